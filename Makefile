@@ -1,0 +1,47 @@
+# `make setup` is idempotent: it installs only what is missing and is quick when nothing is.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEBS := openvswitch-switch iproute2 tcpdump iputils-ping
+# ryu 4.34's setup.py calls a setuptools API that was removed in 68; the constraint reaches
+# pip's isolated build environments too.
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup demo test unit e2e clean
+
+setup: .stamp-debs $(VENV)/.stamp
+
+.stamp-debs:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+$(VENV)/.stamp: setup.cfg constraints.txt ryu_apps/eventlet_compat.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q "setuptools<68" wheel pbr
+	$(PY) -m pip install -q --no-build-isolation ryu==4.34
+	$(PY) -m pip install -q -e '.[test]'
+	# ryu-manager imports ryu.app.wsgi before any app: the shim must load at interpreter start.
+	echo "import ryu_apps.eventlet_compat" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/ryu_probe_compat.pth
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q tests/e2e
+
+unit: setup
+	$(PY) -m pytest -q tests/unit
+
+e2e: setup
+	$(PY) -m pytest -q tests/e2e
+
+demo: setup
+	$(PY) -m topologies.demo
+
+clean:
+	rm -rf $(VENV) .stamp-debs *.egg-info

@@ -1,0 +1,198 @@
+"""One connected switch: its ports, and every flow and PacketOut we send it.
+
+Nothing else in the app builds OpenFlow messages. Messages are built with
+`datapath=None` and handed to the `send` callback, which the Ryu shim binds to the
+datapath (and tests to a list).
+
+A *catch* is the flow that copies a source/destination pair's echo replies to us:
+
+    table 0, priority P, cookie C, hard_timeout T
+    icmp, icmp_type=0, icmp_code=0, nw_src=DST, nw_dst=SRC, regG=0
+    actions=controller(id=OUR_ID, reason=action), load:1->regG, resubmit(,0)
+
+It *copies*: the reply goes on through the bridge's own pipeline from table 0 (with
+its in_port intact), and the guard register keeps it from matching the catch twice.
+Probes of the same pair share one catch (reference counted), and it is deleted,
+strictly and by our cookie, when the last of them ends.
+"""
+import math
+import random
+import struct
+from dataclasses import dataclass
+from typing import Callable
+
+from ryu.ofproto import nicira_ext
+from ryu.ofproto import ofproto_v1_3 as ofp
+from ryu.ofproto import ofproto_v1_3_parser as parser
+
+from ryu_apps.options import Settings
+
+NX_VENDOR = 0x00002320
+NXT_SET_CONTROLLER_ID = 20
+ALL_BITS = 0xffffffffffffffff
+# Enough of a dyed reply for us (Ethernet, two VLAN tags, IPv4 with options, ICMP, token).
+PACKET_IN_MAX_LEN = 256
+# The flow outlives the probe by this much, so the switch never drops it mid-probe.
+HARD_TIMEOUT_MARGIN = 2.0
+
+Send = Callable[[object], None]
+
+
+@dataclass(frozen=True)
+class Port:
+    port_no: int
+    name: str
+    hw_addr: str
+
+    def to_json(self) -> dict:
+        return {'port_no': self.port_no, 'name': self.name, 'hw_addr': self.hw_addr}
+
+
+@dataclass
+class Catch:
+    """The catch flow of one (src_ip, dst_ip) pair, as probes see it."""
+    src_ip: str
+    dst_ip: str
+    users: int = 0
+    ready_at: float | None = None    # injected echoes are caught from then on
+    expires_at: float = 0.0          # when the switch drops the flow by itself
+    error: str | None = None         # the switch refused the flow
+
+
+class Bridge:
+    """The flows and ports of one datapath."""
+
+    def __init__(self, dpid: int, send: Send, settings: Settings):
+        self.dpid = dpid
+        self.send = send
+        self.settings = settings
+        self.ports: dict[int, Port] = {}
+        self.catches: dict[tuple[str, str], Catch] = {}
+        self._awaiting: dict[int, Catch] = {}   # xid -> catch, for barriers and errors
+        self._xid = random.randrange(1 << 31)
+
+    # --- session -------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Set up our connection and sweep flows an earlier run of the app left."""
+        self._send(parser.OFPExperimenter(
+            None, NX_VENDOR, NXT_SET_CONTROLLER_ID,
+            struct.pack('!6xH', self.settings.controller_id)))
+        # Without a non-zero miss_send_len, OVS sends a connection it did not dial
+        # (`--ofp-switch-address-list`) no PacketIns at all.
+        self._send(parser.OFPSetConfig(None, ofp.OFPC_FRAG_NORMAL, 128))
+        # Only the PacketIns our catch flows ask for; no table misses of other pipelines.
+        reasons = 1 << ofp.OFPR_ACTION
+        port_events = (1 << ofp.OFPPR_ADD) | (1 << ofp.OFPPR_DELETE) | (1 << ofp.OFPPR_MODIFY)
+        self._send(parser.OFPSetAsync(None, [reasons, reasons],
+                                      [port_events, port_events], [0, 0]))
+        self._send(parser.OFPFlowMod(
+            None, cookie=self.settings.cookie, cookie_mask=ALL_BITS,
+            table_id=ofp.OFPTT_ALL, command=ofp.OFPFC_DELETE,
+            out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
+        self._send(parser.OFPPortDescStatsRequest(None, 0))
+
+    def add_ports(self, ports: list[Port]) -> None:
+        """Ports from a (possibly multipart) port description reply."""
+        self.ports.update((port.port_no, port) for port in ports)
+
+    def port_changed(self, port: Port, deleted: bool) -> None:
+        if deleted:
+            self.ports.pop(port.port_no, None)
+        else:
+            self.ports[port.port_no] = port
+
+    def find_port(self, key: int | str) -> Port | None:
+        """A port by number or by name."""
+        if isinstance(key, int):
+            return self.ports.get(key)
+        return next((p for p in self.ports.values() if p.name == key), None)
+
+    # --- catch flows ---------------------------------------------------------------
+
+    def acquire(self, src_ip: str, dst_ip: str, until: float, now: float) -> Catch:
+        """The pair's catch, installed or extended so it lasts past `until`."""
+        catch = self.catches.get((src_ip, dst_ip))
+        if catch is None:
+            catch = self.catches[(src_ip, dst_ip)] = Catch(src_ip, dst_ip)
+        catch.users += 1
+        if catch.expires_at < until + HARD_TIMEOUT_MARGIN / 2:
+            # Re-adding an identical flow replaces it in place with the new timeout;
+            # only a new flow has to wait for the datapath (see `confirmed`).
+            hard_timeout = math.ceil(until - now + HARD_TIMEOUT_MARGIN)
+            catch.expires_at = now + hard_timeout
+            xid = self._send(self._catch_flow(catch, ofp.OFPFC_ADD, hard_timeout))
+            self._awaiting[xid] = catch
+            if catch.ready_at is None:
+                self._awaiting[self._send(parser.OFPBarrierRequest(None))] = catch
+        return catch
+
+    def release(self, catch: Catch) -> None:
+        """One probe is done with the catch; the last one out deletes the flow."""
+        catch.users -= 1
+        if catch.users > 0:
+            return
+        del self.catches[(catch.src_ip, catch.dst_ip)]
+        self._forget(catch)
+        self._send(self._catch_flow(catch, ofp.OFPFC_DELETE_STRICT))
+
+    def confirmed(self, xid: int, now: float) -> Catch | None:
+        """A barrier came back: the catch flow is in the table.
+
+        The datapath may still use flows it cached before the FlowMod for a moment,
+        so echoes wait `catch_settle` longer."""
+        catch = self._awaiting.pop(xid, None)
+        if catch is not None and catch.ready_at is None and catch.error is None:
+            catch.ready_at = now + self.settings.catch_settle
+            self._forget(catch)
+            return catch
+        return None
+
+    def refused(self, xid: int, reason: str) -> Catch | None:
+        """The switch answered one of our messages with an error."""
+        catch = self._awaiting.pop(xid, None)
+        if catch is not None:
+            catch.error = reason
+            self._forget(catch)
+        return catch
+
+    def _forget(self, catch: Catch) -> None:
+        for xid in [x for x, c in self._awaiting.items() if c is catch]:
+            del self._awaiting[xid]
+
+    def _catch_flow(self, catch: Catch, command: int, hard_timeout: int = 0):
+        guard = 'reg%d' % self.settings.guard_reg
+        match = parser.OFPMatch(eth_type=0x0800, ip_proto=1, icmpv4_type=0, icmpv4_code=0,
+                                ipv4_src=catch.dst_ip, ipv4_dst=catch.src_ip, **{guard: 0})
+        actions = [
+            parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
+                                      controller_id=self.settings.controller_id,
+                                      reason=ofp.OFPR_ACTION),
+            parser.NXActionRegLoad(ofs_nbits=nicira_ext.ofs_nbits(0, 31), dst=guard, value=1),
+            parser.NXActionResubmitTable(table_id=0),   # in_port: the packet's own
+        ]
+        return parser.OFPFlowMod(
+            None, cookie=self.settings.cookie, cookie_mask=ALL_BITS, table_id=0,
+            command=command, hard_timeout=hard_timeout,
+            priority=self.settings.catch_priority, out_port=ofp.OFPP_ANY,
+            out_group=ofp.OFPG_ANY, match=match,
+            instructions=[parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)])
+
+    # --- injection -----------------------------------------------------------------
+
+    def inject(self, in_port: int, frame: bytes) -> None:
+        """Submit `frame` to table 0 as if it had arrived on `in_port`."""
+        self._send(parser.OFPPacketOut(
+            None, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
+            actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=frame))
+
+    def is_ours(self, msg) -> bool:
+        """A PacketIn sent by one of our catch flows (anything else is not our business)."""
+        return (msg.cookie == self.settings.cookie and msg.table_id == 0
+                and msg.reason == ofp.OFPR_ACTION)
+
+    def _send(self, msg) -> int:
+        self._xid = (self._xid + 1) & 0xffffffff
+        msg.set_xid(self._xid)
+        self.send(msg)
+        return self._xid

@@ -1,0 +1,66 @@
+"""The `[probe]` option group and the plain settings the core runs on.
+
+Set options in a file passed with `ryu-manager --config-file probe.conf`:
+
+    [probe]
+    dye = 111
+    catch_priority = 65535
+"""
+from dataclasses import dataclass
+
+from ryu import cfg
+
+GROUP = 'probe'
+
+OPTS = [
+    cfg.IntOpt('dye', default=111, min=0, max=0xffff,
+               help='ICMP identifier of every probe echo request (the "dye").'),
+    cfg.IntOpt('catch_priority', default=65535, min=1, max=65535,
+               help='Priority of the table-0 flow that copies dyed replies to us.'),
+    cfg.IntOpt('guard_reg', default=15, min=0, max=15,
+               help='NXM register (regN) the catch flow sets to 1 before it resubmits '
+                    'the reply to table 0, so the reply does not match it twice. '
+                    'Pick one your pipeline does not read before writing it.'),
+    cfg.IntOpt('controller_id', default=0x7270, min=1, max=0xffff,
+               help='OVS controller id of our connection. Catch flows send PacketIns '
+                    'to this id only, so other controllers of the bridge never see '
+                    'them. Also the low bits of our flow cookie.'),
+    cfg.FloatOpt('catch_settle', default=0.005, min=0, max=1,
+                 help='Seconds to wait after the switch confirms a new catch flow '
+                      'before injecting: the datapath keeps using cached flows for a '
+                      'moment after a FlowMod (see README).'),
+    cfg.IntOpt('max_active_probes', default=1000, min=1,
+               help='Probes that may run at once; more get 429.'),
+    cfg.IntOpt('max_count', default=1000, min=1, max=65535,
+               help='Largest echo count of one probe.'),
+    cfg.FloatOpt('max_timeout', default=30.0, min=0.001,
+                 help='Largest per-echo timeout and interval, in seconds.'),
+    cfg.IntOpt('max_results', default=10000, min=1,
+               help='Finished probes kept for GET; the oldest are dropped first.'),
+]
+
+cfg.CONF.register_opts(OPTS, group=GROUP)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the core needs to know; built from the config, or by hand in tests."""
+    dye: int = 111
+    catch_priority: int = 65535
+    guard_reg: int = 15
+    controller_id: int = 0x7270
+    catch_settle: float = 0.005
+    max_active_probes: int = 1000
+    max_count: int = 1000
+    max_timeout: float = 30.0
+    max_results: int = 10000
+
+    @property
+    def cookie(self) -> int:
+        """Cookie of every flow we install: a fixed 'ryup' prefix plus our controller id."""
+        return 0x72797570_00000000 | self.controller_id
+
+    @classmethod
+    def from_conf(cls, conf=cfg.CONF) -> 'Settings':
+        group = conf[GROUP]
+        return cls(**{opt.dest: group[opt.dest] for opt in OPTS})

@@ -1,0 +1,140 @@
+"""ryu-probe: is one tenant VM reachable from another? Asked without logging into either.
+
+    ryu-manager ryu_apps/probe_app.py          (REST on 127.0.0.1:8080, OpenFlow on :6653)
+
+The app is a controller of each bridge (OpenFlow 1.3). For a probe it
+  1. installs a catch flow on the source VM's bridge that copies dyed echo replies
+     from the destination to us and lets them go on through the bridge's pipeline;
+  2. injects dyed ICMP echo requests with a PacketOut whose in_port is the source VM's
+     port and whose action submits them to table 0, so they meet exactly what the
+     VM's own packets meet (VLAN tags, multi-table pipelines, tunnels);
+  3. matches the PacketIns against the probe's dye, sequence numbers and secret token,
+     and serves the verdict, loss and round-trip times over REST (rest.py).
+
+This module is only glue: it turns Ryu events into calls on the pure core
+(probes.Prober, bridge.Bridge) with the time, and runs the core's timer.
+"""
+from ryu_apps import eventlet_compat  # noqa: F401  (before ryu.app.wsgi is imported)
+
+import time
+
+from ryu import cfg
+from ryu.app.wsgi import WSGIApplication
+from ryu.base import app_manager
+from ryu.controller import ofp_event
+from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from ryu.lib import hub
+from ryu.ofproto import ofproto_v1_3
+
+from ryu_apps.bridge import Port
+from ryu_apps.options import Settings
+from ryu_apps.probes import ARM_TIMEOUT, RUNNING, Probe, ProbeRequest, Prober
+from ryu_apps.rest import APP, ProbeController
+
+# Ryu's REST listens on every address by default; a tool that injects packets into
+# tenant networks must not. An explicit --wsapi-host still wins.
+cfg.CONF.set_default('wsapi_host', '127.0.0.1')
+
+
+def _port(ofp_port) -> Port:
+    name = ofp_port.name
+    return Port(ofp_port.port_no, name.decode(errors='replace') if isinstance(name, bytes)
+                else name, ofp_port.hw_addr)
+
+
+class ProbeApp(app_manager.RyuApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    _CONTEXTS = {'wsgi': WSGIApplication}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.settings = Settings.from_conf()
+        self.prober = Prober(self.settings, on_done=self._probe_done)
+        self.datapaths = {}
+        self._wake = hub.Event()
+        self._waiters: dict[str, hub.Event] = {}
+        kwargs['wsgi'].register(ProbeController, {APP: self})
+
+    def start(self):
+        thread = super().start()
+        self.threads.append(hub.spawn(self._timer_loop))
+        return thread
+
+    # --- used by the REST controller ------------------------------------------------
+
+    def start_probe(self, request: ProbeRequest) -> Probe:
+        probe = self.prober.start(request, time.monotonic())
+        self._wake.set()
+        return probe
+
+    def cancel_probe(self, probe_id: str) -> Probe | None:
+        return self.prober.cancel(probe_id, time.monotonic())
+
+    def wait_probe(self, probe: Probe) -> None:
+        """Block this green thread until the probe has ended."""
+        if probe.state == RUNNING:
+            done = self._waiters[probe.id] = hub.Event()
+            done.wait(ARM_TIMEOUT + probe.request.duration + 1)
+            self._waiters.pop(probe.id, None)
+
+    def _probe_done(self, probe: Probe) -> None:
+        self.logger.debug('probe %s %s %s', probe.id, probe.state, probe.verdict)
+        done = self._waiters.get(probe.id)
+        if done is not None:
+            done.set()
+
+    def _timer_loop(self):
+        while True:
+            self._wake.clear()
+            try:
+                deadline = self.prober.tick(time.monotonic())
+            except Exception:  # a bug must not stop every probe: log it and go on
+                self.logger.exception('probe timer failed')
+                deadline = time.monotonic() + 0.1
+            self._wake.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    # --- switch events --------------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    def _state_change(self, ev):
+        dp, now = ev.datapath, time.monotonic()
+        if ev.state == MAIN_DISPATCHER:
+            def send(msg):
+                msg.datapath = dp
+                dp.send_msg(msg)
+            self.datapaths[dp.id] = dp
+            self.prober.connect(dp.id, send, now)
+            self.logger.info('switch %016x connected', dp.id)
+        elif dp.id is not None and self.datapaths.get(dp.id) is dp:
+            del self.datapaths[dp.id]
+            self.prober.disconnect(dp.id, now)
+            self.logger.info('switch %016x disconnected', dp.id)
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
+    def _port_desc(self, ev):
+        bridge = self.prober.bridges.get(ev.msg.datapath.id)
+        if bridge is not None:
+            bridge.add_ports([_port(p) for p in ev.msg.body])
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def _port_status(self, ev):
+        msg = ev.msg
+        bridge = self.prober.bridges.get(msg.datapath.id)
+        if bridge is not None:
+            bridge.port_changed(_port(msg.desc), msg.reason == msg.datapath.ofproto.OFPPR_DELETE)
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev):
+        self.prober.packet_in(ev.msg.datapath.id, ev.msg, time.monotonic())
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _barrier_reply(self, ev):
+        self.prober.confirmed(ev.msg.datapath.id, ev.msg.xid, time.monotonic())
+        self._wake.set()
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
+    def _error(self, ev):
+        msg = ev.msg
+        reason = 'OpenFlow error type %d code %d' % (msg.type, msg.code)
+        self.logger.warning('switch %016x: %s (xid %d)', msg.datapath.id, reason, msg.xid)
+        self.prober.refused(msg.datapath.id, msg.xid, reason, time.monotonic())

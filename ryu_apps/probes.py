@@ -1,0 +1,330 @@
+"""Probes: what was asked, what was sent, what came back, and the verdict.
+
+`Prober` owns every bridge and every probe and has no event loop. The Ryu shim feeds
+it switch events and the time (`now`, monotonic seconds) and calls `tick(now)` at the
+deadline `tick` returns. A probe's life:
+
+    start    -> the bridge installs (or shares) the pair's catch flow, plus a barrier
+    confirmed-> the barrier reply arms the probe `catch_settle` seconds later
+    tick     -> echo i goes out at armed + i * interval, with a sequence number unique
+                among the bridge's outstanding echoes and the probe's secret token
+    reply    -> a PacketIn counts if dye, sequence, addresses and token all match
+    tick     -> an echo unanswered after `timeout` is lost; when every echo is
+                answered or lost, the probe is done and its catch released
+"""
+import collections
+import heapq
+import ipaddress
+import secrets
+import socket
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from ryu_apps import packet
+from ryu_apps.bridge import Bridge, Catch, Port, Send
+from ryu_apps.options import Settings
+
+TOKEN_BYTES = 16
+# How long a probe waits for the switch to confirm its catch flow before giving up.
+ARM_TIMEOUT = 5.0
+RUNNING, DONE, CANCELLED, ERROR = 'running', 'done', 'cancelled', 'error'
+
+
+def format_dpid(dpid: int) -> str:
+    return '%016x' % dpid
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    """A validated, normalised probe request."""
+    dpid: int
+    in_port: int
+    src_mac: str
+    src_ip: str
+    dst_mac: str
+    dst_ip: str
+    count: int = 3
+    interval: float = 0.2
+    timeout: float = 1.0
+
+    @property
+    def duration(self) -> float:
+        """The longest a probe can run once armed."""
+        return (self.count - 1) * self.interval + self.timeout
+
+    def to_json(self) -> dict:
+        return dict(asdict(self), dpid=format_dpid(self.dpid))
+
+
+@dataclass
+class Echo:
+    seq: int
+    sent_at: float
+    rtt: float | None = None    # seconds, once answered
+    lost: bool = False
+
+
+@dataclass
+class Probe:
+    id: str
+    request: ProbeRequest
+    created_at: float
+    token: bytes = field(default_factory=lambda: secrets.token_bytes(TOKEN_BYTES))
+    state: str = RUNNING
+    error: str | None = None
+    echoes: list[Echo] = field(default_factory=list)
+    duplicates: int = 0
+    catch: Catch | None = None
+    frame: Callable[[int], bytes] | None = None
+    armed_at: float | None = None   # when echo 0 is due
+    due: float | None = None        # the probe's next deadline
+
+    @property
+    def received(self) -> int:
+        return sum(1 for e in self.echoes if e.rtt is not None)
+
+    @property
+    def verdict(self) -> str | None:
+        if self.state != DONE:
+            return None
+        received = self.received
+        if received == len(self.echoes):
+            return 'reachable'
+        return 'unreachable' if received == 0 else 'partial'
+
+    def to_json(self) -> dict:
+        rtts = [e.rtt * 1000 for e in self.echoes if e.rtt is not None]
+        resolved = [e for e in self.echoes if e.rtt is not None or e.lost]
+        lost = sum(1 for e in resolved if e.lost)
+        return {
+            'id': self.id,
+            'state': self.state,
+            'verdict': self.verdict,
+            'sent': len(self.echoes),
+            'received': len(rtts),
+            'loss': round(lost / len(resolved), 4) if resolved else None,
+            'rtt_ms': {'min': round(min(rtts), 3), 'avg': round(sum(rtts) / len(rtts), 3),
+                       'max': round(max(rtts), 3)} if rtts else None,
+            'replies': [{'seq': e.seq, 'rtt_ms': round(e.rtt * 1000, 3)}
+                        for e in self.echoes if e.rtt is not None],
+            'duplicates': self.duplicates,
+            'observed_at': 'source-bridge',
+            'error': self.error,
+            'request': self.request.to_json(),
+        }
+
+
+class ProbeError(Exception):
+    """A request that cannot run; `status` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class Prober:
+    """Every bridge and every probe of the app."""
+
+    def __init__(self, settings: Settings, on_done: Callable[[Probe], None] = lambda p: None):
+        self.settings = settings
+        self.on_done = on_done
+        self.bridges: dict[int, Bridge] = {}
+        self.running: dict[str, Probe] = {}
+        self.finished: collections.OrderedDict[str, Probe] = collections.OrderedDict()
+        self._outstanding: dict[tuple[int, int], tuple[Probe, Echo]] = {}
+        self._next_seq: dict[int, int] = {}
+        self._timers: list[tuple[float, int, str]] = []   # (when, tiebreak, probe id)
+        self._tiebreak = 0
+
+    # --- switches ------------------------------------------------------------------
+
+    def connect(self, dpid: int, send: Send, now: float) -> Bridge:
+        """A switch (re)connected: set the session up and sweep stale flows."""
+        if dpid in self.bridges:
+            self.disconnect(dpid, now)
+        bridge = self.bridges[dpid] = Bridge(dpid, send, self.settings)
+        bridge.connect()
+        return bridge
+
+    def disconnect(self, dpid: int, now: float) -> None:
+        """The switch is gone: its probes end in error (its catch flows time out)."""
+        bridge = self.bridges.pop(dpid, None)
+        if bridge is None:
+            return
+        bridge.send = lambda msg: None
+        for probe in [p for p in self.running.values() if p.request.dpid == dpid]:
+            self._finish(probe, ERROR, now,
+                         'switch %s disconnected' % format_dpid(dpid))
+
+    # --- probes --------------------------------------------------------------------
+
+    def start(self, request: ProbeRequest, now: float) -> Probe:
+        if len(self.running) >= self.settings.max_active_probes:
+            raise ProbeError(429, 'too many probes running (max_active_probes=%d)'
+                             % self.settings.max_active_probes)
+        bridge = self.bridges.get(request.dpid)
+        if bridge is None:
+            raise ProbeError(404, 'dpid: no connected switch %s' % format_dpid(request.dpid))
+        if request.in_port not in bridge.ports:
+            raise ProbeError(404, 'in_port: switch %s has no port %d'
+                             % (format_dpid(request.dpid), request.in_port))
+        probe = Probe(id=secrets.token_hex(6), request=request, created_at=now)
+        probe.frame = self._framer(request, probe.token)
+        probe.catch = bridge.acquire(request.src_ip, request.dst_ip,
+                                     now + ARM_TIMEOUT + request.duration, now)
+        self.running[probe.id] = probe
+        self._schedule(probe, now if probe.catch.ready_at is not None else now + ARM_TIMEOUT)
+        return probe
+
+    def cancel(self, probe_id: str, now: float) -> Probe | None:
+        probe = self.get(probe_id)
+        if probe is not None and probe.state == RUNNING:
+            self._finish(probe, CANCELLED, now)
+        return probe
+
+    def get(self, probe_id: str) -> Probe | None:
+        return self.running.get(probe_id) or self.finished.get(probe_id)
+
+    def probes(self) -> list[Probe]:
+        """Running and finished probes, newest first."""
+        every = list(self.running.values()) + list(self.finished.values())
+        return sorted(every, key=lambda p: p.created_at, reverse=True)
+
+    # --- switch events -------------------------------------------------------------
+
+    def confirmed(self, dpid: int, xid: int, now: float) -> None:
+        """A barrier reply: probes waiting on that catch arm after the settle time."""
+        bridge = self.bridges.get(dpid)
+        catch = bridge and bridge.confirmed(xid, now)
+        if catch:
+            for probe in self._probes_of(catch):
+                self._schedule(probe, catch.ready_at)
+
+    def refused(self, dpid: int, xid: int, reason: str, now: float) -> None:
+        """An OpenFlow error for one of our messages."""
+        bridge = self.bridges.get(dpid)
+        catch = bridge and bridge.refused(xid, reason)
+        if catch:
+            for probe in self._probes_of(catch):
+                self._finish(probe, ERROR, now, 'switch refused the catch flow: ' + reason)
+
+    def packet_in(self, dpid: int, msg, now: float) -> Probe | None:
+        """A PacketIn; the probe it answered, if it answered one."""
+        bridge = self.bridges.get(dpid)
+        if bridge is None or not bridge.is_ours(msg):
+            return None
+        reply = packet.parse_echo_reply(msg.data)
+        if reply is None or reply.ident != self.settings.dye:
+            return None
+        found = self._outstanding.get((dpid, reply.seq))
+        if found is None:
+            return None
+        probe, echo = found
+        request = probe.request
+        if (reply.payload != probe.token
+                or reply.src_ip != socket.inet_aton(request.dst_ip)
+                or reply.dst_ip != socket.inet_aton(request.src_ip)):
+            return None
+        if echo.rtt is not None:
+            probe.duplicates += 1
+            return probe
+        echo.rtt = now - echo.sent_at
+        self._maybe_done(probe, now)
+        return probe
+
+    # --- time ----------------------------------------------------------------------
+
+    def tick(self, now: float) -> float | None:
+        """Send due echoes, expire lost ones, finish probes; the next deadline."""
+        while self._timers and self._timers[0][0] <= now:
+            when, _, probe_id = heapq.heappop(self._timers)
+            probe = self.running.get(probe_id)
+            if probe is not None and probe.due == when:
+                self._advance(probe, now)
+        return self._timers[0][0] if self._timers else None
+
+    def _advance(self, probe: Probe, now: float) -> None:
+        catch, request = probe.catch, probe.request
+        if catch.ready_at is None:
+            if now >= probe.created_at + ARM_TIMEOUT:
+                self._finish(probe, ERROR, now, 'switch did not confirm the catch flow')
+            else:
+                self._schedule(probe, probe.created_at + ARM_TIMEOUT)
+            return
+        if catch.ready_at > now:
+            self._schedule(probe, catch.ready_at)
+            return
+        if probe.armed_at is None:
+            probe.armed_at = max(catch.ready_at, probe.created_at)
+        for echo in probe.echoes:
+            if echo.rtt is None and not echo.lost and now >= echo.sent_at + request.timeout:
+                echo.lost = True
+                del self._outstanding[(request.dpid, echo.seq)]
+        armed = probe.armed_at
+        while (len(probe.echoes) < request.count
+               and now >= armed + len(probe.echoes) * request.interval):
+            if not self._send_echo(probe, now):
+                return
+        if self._maybe_done(probe, now):
+            return
+        pending = [e.sent_at + request.timeout for e in probe.echoes
+                   if e.rtt is None and not e.lost]
+        if len(probe.echoes) < request.count:
+            pending.append(armed + len(probe.echoes) * request.interval)
+        self._schedule(probe, min(pending))
+
+    def _send_echo(self, probe: Probe, now: float) -> bool:
+        dpid = probe.request.dpid
+        seq = self._free_seq(dpid)
+        if seq is None:
+            self._finish(probe, ERROR, now, 'no free ICMP sequence number on the switch')
+            return False
+        echo = Echo(seq=seq, sent_at=now)
+        probe.echoes.append(echo)
+        self._outstanding[(dpid, seq)] = (probe, echo)
+        self.bridges[dpid].inject(probe.request.in_port, probe.frame(seq))
+        return True
+
+    def _free_seq(self, dpid: int) -> int | None:
+        seq = self._next_seq.get(dpid, secrets.randbelow(1 << 16))
+        for _ in range(1 << 16):
+            seq = (seq + 1) & 0xffff
+            if (dpid, seq) not in self._outstanding:
+                self._next_seq[dpid] = seq
+                return seq
+        return None
+
+    def _maybe_done(self, probe: Probe, now: float) -> bool:
+        if len(probe.echoes) == probe.request.count and all(
+                e.rtt is not None or e.lost for e in probe.echoes):
+            self._finish(probe, DONE, now)
+            return True
+        return False
+
+    def _finish(self, probe: Probe, state: str, now: float, error: str | None = None) -> None:
+        probe.state, probe.error = state, error
+        for echo in probe.echoes:
+            self._outstanding.pop((probe.request.dpid, echo.seq), None)
+        bridge = self.bridges.get(probe.request.dpid)
+        if bridge is not None:
+            bridge.release(probe.catch)
+        del self.running[probe.id]
+        self.finished[probe.id] = probe
+        while len(self.finished) > self.settings.max_results:
+            self.finished.popitem(last=False)
+        self.on_done(probe)
+
+    def _schedule(self, probe: Probe, when: float) -> None:
+        probe.due = when
+        self._tiebreak += 1
+        heapq.heappush(self._timers, (when, self._tiebreak, probe.id))
+
+    def _probes_of(self, catch: Catch) -> list[Probe]:
+        return [p for p in self.running.values() if p.catch is catch]
+
+    def _framer(self, request: ProbeRequest, token: bytes) -> Callable[[int], bytes]:
+        src_mac, dst_mac = packet.mac_bytes(request.src_mac), packet.mac_bytes(request.dst_mac)
+        src_ip, dst_ip = (ipaddress.IPv4Address(request.src_ip).packed,
+                          ipaddress.IPv4Address(request.dst_ip).packed)
+        dye = self.settings.dye
+        return lambda seq: packet.echo_request(src_mac, dst_mac, src_ip, dst_ip, dye, seq, token)

@@ -1,0 +1,204 @@
+"""The REST API. It listens on 127.0.0.1:8080 unless `--wsapi-host/--wsapi-port` say otherwise.
+
+GET    /probe/switches         200 [{"dpid": "<16 hex>", "ports": [{"port_no", "name", "hw_addr"}]}]
+POST   /probe/probes           start a probe; body:
+                                 {"dpid": "<16 hex>" | int, "in_port": int | "<port name>",
+                                  "src_mac", "src_ip", "dst_mac", "dst_ip",
+                                  "count": 3, "interval": 0.2, "timeout": 1.0, "wait": false}
+                               201 {probe} (Location: /probe/probes/<id>), or with
+                               "wait": true, 200 {probe} once the probe has ended
+GET    /probe/probes           200 [{probe}, ...], newest first
+GET    /probe/probes/<id>      200 {probe} | 404
+DELETE /probe/probes/<id>      200 {probe}; a running probe is cancelled | 404
+
+probe = {"id", "state": "running"|"done"|"cancelled"|"error",
+         "verdict": "reachable"|"unreachable"|"partial"|null,
+         "sent", "received", "loss": 0..1 | null, "rtt_ms": {"min", "avg", "max"} | null,
+         "replies": [{"seq", "rtt_ms"}], "duplicates", "observed_at": "source-bridge",
+         "error": null | "...", "request": {the normalised request}}
+
+Errors are JSON, {"error": "<field>: <what is wrong>"}: 400 for a bad body or field, 404
+for an unknown switch, port or probe, 405 for a wrong method, 429 when max_active_probes
+probes are already running.
+"""
+import ipaddress
+import json
+import logging
+import re
+
+from ryu.app.wsgi import ControllerBase, route
+from webob import Response
+
+from ryu_apps.options import Settings
+from ryu_apps.probes import ProbeError, ProbeRequest, format_dpid
+
+APP = 'probe_app'
+LOG = logging.getLogger(__name__)
+DEFAULTS = {'count': 3, 'interval': 0.2, 'timeout': 1.0, 'wait': False}
+FIELDS = {'dpid', 'in_port', 'src_mac', 'src_ip', 'dst_mac', 'dst_ip'} | set(DEFAULTS)
+MAC = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
+HEX_DPID = re.compile(r'^(0x)?[0-9a-f]{1,16}$')
+OFPP_LOCAL = 0xfffffffe
+
+
+def _bad(message: str) -> ProbeError:
+    return ProbeError(400, message)
+
+
+def _int(body: dict, name: str, low: int, high: int) -> int:
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad('%s: must be an integer' % name)
+    if not low <= value <= high:
+        raise _bad('%s: must be between %d and %d' % (name, low, high))
+    return value
+
+
+def _seconds(body: dict, name: str, high: float) -> float:
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad('%s: must be a number of seconds' % name)
+    if not 0.001 <= value <= high:
+        raise _bad('%s: must be between 0.001 and %g seconds' % (name, high))
+    return float(value)
+
+
+def _mac(body: dict, name: str) -> str:
+    value = body[name]
+    if not isinstance(value, str) or not MAC.match(value.lower()):
+        raise _bad('%s: must be a MAC address like 02:00:00:00:00:01' % name)
+    if int(value[:2], 16) & 1:
+        raise _bad('%s: must be a unicast MAC address' % name)
+    return value.lower()
+
+
+def _ipv4(body: dict, name: str) -> str:
+    value = body[name]
+    try:
+        address = ipaddress.IPv4Address(value) if isinstance(value, str) else None
+    except ValueError:
+        address = None
+    if address is None:
+        raise _bad('%s: must be an IPv4 address like 10.0.0.1' % name)
+    if address.is_multicast or address.is_unspecified or address == ipaddress.IPv4Address(
+            '255.255.255.255'):
+        raise _bad('%s: must be a unicast IPv4 address' % name)
+    return str(address)
+
+
+def parse_dpid(value) -> int:
+    """A dpid given as an integer or as up to 16 hex digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 64:
+        return value
+    if isinstance(value, str) and HEX_DPID.match(value.lower()):
+        return int(value, 16)
+    raise _bad('dpid: must be 16 hex digits or an integer')
+
+
+def parse_probe_request(raw: bytes, bridges: dict, settings: Settings) -> tuple[ProbeRequest, bool]:
+    """A validated request and its `wait` flag; ProbeError (400 or 404) otherwise."""
+    try:
+        body = json.loads(raw or b'null')
+    except (ValueError, UnicodeDecodeError):
+        raise _bad('body: must be a JSON object')
+    if not isinstance(body, dict):
+        raise _bad('body: must be a JSON object')
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise _bad('%s: unknown field' % ', '.join(unknown))
+    missing = sorted(FIELDS - set(DEFAULTS) - set(body))
+    if missing:
+        raise _bad('%s: missing' % ', '.join(missing))
+    body = dict(DEFAULTS, **body)
+    dpid = parse_dpid(body['dpid'])
+    in_port = body['in_port']
+    if isinstance(in_port, str):
+        if not in_port:
+            raise _bad('in_port: must be a port number or a port name')
+    else:
+        in_port = _int(body, 'in_port', 1, OFPP_LOCAL)
+    if not isinstance(body['wait'], bool):
+        raise _bad('wait: must be true or false')
+    fields = dict(
+        src_mac=_mac(body, 'src_mac'), src_ip=_ipv4(body, 'src_ip'),
+        dst_mac=_mac(body, 'dst_mac'), dst_ip=_ipv4(body, 'dst_ip'),
+        count=_int(body, 'count', 1, settings.max_count),
+        interval=_seconds(body, 'interval', settings.max_timeout),
+        timeout=_seconds(body, 'timeout', settings.max_timeout))
+    bridge = bridges.get(dpid)
+    if bridge is None:
+        raise ProbeError(404, 'dpid: no connected switch %s' % format_dpid(dpid))
+    port = bridge.find_port(in_port)
+    if port is None:
+        raise ProbeError(404, 'in_port: switch %s has no port %r' % (format_dpid(dpid), in_port))
+    return ProbeRequest(dpid=dpid, in_port=port.port_no, **fields), body['wait']
+
+
+def _json(body, status: int = 200, **headers) -> Response:
+    response = Response(status=status, content_type='application/json', charset='utf-8',
+                        body=json.dumps(body).encode())
+    response.headers.update(headers)
+    return response
+
+
+def _error(status: int, message: str, **headers) -> Response:
+    return _json({'error': message}, status, **headers)
+
+
+def _methods(*allowed: str):
+    """Answer 405 (with Allow) for any other method; ProbeError becomes its JSON error."""
+    def decorate(handler):
+        def wrapper(self, req, **kwargs):
+            if req.method not in allowed:
+                return _error(405, 'method %s not allowed' % req.method,
+                              Allow=', '.join(allowed))
+            try:
+                return handler(self, req, **kwargs)
+            except ProbeError as error:
+                return _error(error.status, str(error))
+            except Exception as error:  # answer in JSON, keep serving, keep the trace
+                LOG.exception('%s %s failed', req.method, req.path)
+                return _error(500, 'internal error: %s' % error)
+        wrapper.__name__ = handler.__name__
+        return wrapper
+    return decorate
+
+
+class ProbeController(ControllerBase):
+    """Routes requests to the app (passed in as data[APP])."""
+
+    def __init__(self, req, link, data, **config):
+        super().__init__(req, link, data, **config)
+        self.app = data[APP]
+
+    @route('probe', '/probe/switches')
+    @_methods('GET')
+    def switches(self, req):
+        return _json([{'dpid': format_dpid(dpid),
+                       'ports': [p.to_json() for p in sorted(
+                           bridge.ports.values(), key=lambda p: p.port_no)]}
+                      for dpid, bridge in sorted(self.app.prober.bridges.items())])
+
+    @route('probe', '/probe/probes')
+    @_methods('GET', 'POST')
+    def probes(self, req):
+        if req.method == 'GET':
+            return _json([p.to_json() for p in self.app.prober.probes()])
+        request, wait = parse_probe_request(req.body, self.app.prober.bridges,
+                                            self.app.settings)
+        probe = self.app.start_probe(request)
+        if wait:
+            self.app.wait_probe(probe)
+            return _json(probe.to_json())
+        return _json(probe.to_json(), 201, Location='/probe/probes/' + probe.id)
+
+    @route('probe', '/probe/probes/{probe_id}')
+    @_methods('GET', 'DELETE')
+    def probe(self, req, probe_id):
+        if req.method == 'DELETE':
+            probe = self.app.cancel_probe(probe_id)
+        else:
+            probe = self.app.prober.get(probe_id)
+        if probe is None:
+            return _error(404, 'probe %s not found' % probe_id)
+        return _json(probe.to_json())

@@ -1,0 +1,222 @@
+"""Network namespaces as stand-in VMs, and the veth links that plug them into OVS.
+
+A *VM* is a namespace holding one veth end named ``eth0`` (with a MAC and an IPv4
+address); the other end sits in the OVS instance's namespace as an OVS port. IPv6 is
+disabled on every veth we create so that captures only show the traffic a test sends.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from topologies.ovs import OvsInstance
+
+log = logging.getLogger(__name__)
+
+IFNAMSIZ = 15  # longest Linux interface name
+
+
+class CommandError(RuntimeError):
+    """A command failed; the message carries the command line and its stderr."""
+
+    def __init__(self, cmd: list[str], returncode: int | None, stderr: str, detail: str = ""):
+        self.cmd, self.returncode, self.stderr = cmd, returncode, stderr
+        status = "timed out" if returncode is None else f"exited {returncode}"
+        msg = f"{' '.join(cmd)} {status}: {stderr.strip() or '(no stderr)'}"
+        super().__init__(msg + (f"\n{detail}" if detail else ""))
+
+
+def netns_cmd(cmd: list[str], netns: str | None) -> list[str]:
+    """`cmd`, prefixed with `ip netns exec NS` when a namespace is given."""
+    return ["ip", "netns", "exec", netns, *cmd] if netns else list(cmd)
+
+
+def run(cmd: list[str], netns: str | None = None, check: bool = True, timeout: float = 30,
+        env: dict[str, str] | None = None) -> str:
+    """Run `cmd` (inside `netns` if given) and return its stdout.
+
+    With `check`, a non-zero exit or a timeout raises CommandError.
+    """
+    full = netns_cmd(cmd, netns)
+    try:
+        proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        if not check:
+            return e.stdout or ""
+        raise CommandError(full, None, e.stderr or "") from None
+    if check and proc.returncode != 0:
+        raise CommandError(full, proc.returncode, proc.stderr)
+    return proc.stdout
+
+
+def namespace_exists(name: str) -> bool:
+    return os.path.exists(f"/run/netns/{name}")
+
+
+def link_exists(ifname: str, netns: str | None = None) -> bool:
+    cmd = ["ip", "link", "show", "dev", ifname]
+    if netns and not namespace_exists(netns):
+        return False
+    return subprocess.run(netns_cmd(cmd, netns), capture_output=True).returncode == 0
+
+
+def iproute(*args: str, netns: str | None = None) -> str:
+    """`ip [-n NS] ARGS...` (uses -n, which is cheaper than `ip netns exec`)."""
+    return run(["ip", *(["-n", netns] if netns else []), *args])
+
+
+def disable_ipv6(ifname: str, netns: str | None = None) -> None:
+    run(["sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1"], netns=netns)
+
+
+class Namespace:
+    """A named network namespace with its loopback up.
+
+    `delete()` only removes the namespace: callers stop their own processes first
+    (a process still inside keeps the namespace and its devices alive).
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def create(self) -> "Namespace":
+        run(["ip", "netns", "add", self.name])
+        iproute("link", "set", "lo", "up", netns=self.name)
+        return self
+
+    def delete(self) -> None:
+        """Delete the namespace; does nothing if it is already gone."""
+        if namespace_exists(self.name):
+            run(["ip", "netns", "delete", self.name])
+
+    def exec(self, *cmd: str, check: bool = True, timeout: float = 30) -> str:
+        return run(list(cmd), netns=self.name, check=check, timeout=timeout)
+
+    def popen(self, *cmd: str, **kwargs) -> subprocess.Popen:
+        """Start `cmd` inside the namespace; kwargs go to subprocess.Popen."""
+        return subprocess.Popen(netns_cmd(list(cmd), self.name), **kwargs)
+
+    def __enter__(self) -> "Namespace":
+        return self.create()
+
+    def __exit__(self, *exc) -> None:
+        self.delete()
+
+    def __repr__(self) -> str:
+        return f"Namespace({self.name!r})"
+
+
+@dataclass
+class Vm:
+    """A namespace plugged into an OVS bridge through a veth pair."""
+
+    name: str
+    netns: str
+    mac: str
+    ip: str  # without prefix
+    prefix: int
+    host_if: str  # host-side veth, an OVS port
+    port_no: int | None
+    bridge: str
+    host_netns: str | None = None  # namespace of host_if (the OVS instance's), None = root
+
+    def exec(self, *cmd: str, check: bool = True, timeout: float = 30) -> str:
+        return run(list(cmd), netns=self.netns, check=check, timeout=timeout)
+
+    def popen(self, *cmd: str, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(netns_cmd(list(cmd), self.netns), **kwargs)
+
+    def ping(self, dst: str, count: int = 2, wait: float = 1) -> bool:
+        """True if `ping -c count -W wait dst` from inside the VM got replies."""
+        proc = subprocess.run(
+            netns_cmd(["ping", "-n", "-q", "-c", str(count), "-W", str(wait), dst], self.netns),
+            capture_output=True, timeout=count * (wait + 1) + 5)
+        return proc.returncode == 0
+
+
+def mac_for_ip(ip_addr: str) -> str:
+    """A locally administered unicast MAC derived from an IPv4 address: 02:00:a:b:c:d."""
+    octets = ipaddress.IPv4Address(ip_addr).packed
+    return "02:00:" + ":".join(f"{b:02x}" for b in octets)
+
+
+def ifname(prefix: str, name: str) -> str:
+    """`prefix + name`, or if that is too long for Linux, prefix + a hash of name."""
+    full = prefix + name
+    if len(full) <= IFNAMSIZ:
+        return full
+    room = IFNAMSIZ - len(prefix)
+    if room < 4:
+        raise ValueError(f"interface prefix {prefix!r} leaves no room for a name")
+    return prefix + hashlib.sha1(name.encode()).hexdigest()[:room]
+
+
+def veth_pair(a: str, b: str, a_netns: str | None = None, b_netns: str | None = None) -> None:
+    """Create veth `a` <-> `b`, each directly in its namespace, IPv6 off, both up.
+
+    The ends are created in their target namespaces, so `a`/`b` only need to be unique
+    there (and in the root namespace when that is where they go).
+    """
+    for name in (a, b):
+        if len(name) > IFNAMSIZ:
+            raise ValueError(f"interface name {name!r} is longer than {IFNAMSIZ} characters")
+    cmd = ["link", "add", a, *(["netns", a_netns] if a_netns else []),
+           "type", "veth", "peer", "name", b, *(["netns", b_netns] if b_netns else [])]
+    iproute(*cmd)
+    try:
+        for name, ns in ((a, a_netns), (b, b_netns)):
+            disable_ipv6(name, ns)
+            iproute("link", "set", name, "up", netns=ns)
+    except Exception:
+        delete_link(a, a_netns)
+        raise
+
+
+def delete_link(ifname_: str, netns: str | None = None) -> None:
+    """Delete an interface if it exists (deleting one veth end removes its peer too)."""
+    if link_exists(ifname_, netns):
+        iproute("link", "delete", ifname_, netns=netns)
+
+
+def add_vm(ovs: "OvsInstance", bridge: str, name: str, ip: str, *, prefix: int = 24,
+           mac: str | None = None, tag: int | None = None, netns_prefix: str = "") -> Vm:
+    """Create VM `name`: namespace `netns_prefix + name` with eth0 (MAC, IP, up) whose
+    veth peer `netns_prefix + name` (shortened to 15 chars if needed) is a port of
+    `bridge` (access VLAN `tag` if given).
+
+    Use a run-unique `netns_prefix` (Lab does): host-side names must not collide with
+    other labs on the machine.
+    """
+    vm = Vm(name=name, netns=netns_prefix + name, mac=mac or mac_for_ip(ip), ip=ip,
+            prefix=prefix, host_if=ifname(netns_prefix, name), port_no=None, bridge=bridge,
+            host_netns=ovs.netns)
+    Namespace(vm.netns).create()
+    try:
+        veth_pair(vm.host_if, "eth0", a_netns=vm.host_netns, b_netns=vm.netns)
+        iproute("link", "set", "eth0", "address", vm.mac, netns=vm.netns)
+        iproute("addr", "add", f"{ip}/{prefix}", "dev", "eth0", netns=vm.netns)
+        vm.port_no = ovs.add_port(bridge, vm.host_if, tag=tag)
+    except Exception:
+        delete_vm(vm, ovs)
+        raise
+    return vm
+
+
+def delete_vm(vm: Vm, ovs: "OvsInstance | None" = None) -> None:
+    """Remove the VM's namespace and host-side veth; safe to call twice.
+
+    If `ovs` is given and running, the OVS port is removed too (otherwise it would
+    linger in the database as a port without a device).
+    """
+    if ovs is not None and ovs.running:
+        ovs.vsctl("--if-exists", "del-port", vm.bridge, vm.host_if)
+    Namespace(vm.netns).delete()
+    # A process still inside the namespace keeps it, and the veth, alive.
+    if vm.host_netns is None or namespace_exists(vm.host_netns):
+        delete_link(vm.host_if, vm.host_netns)
