@@ -180,8 +180,10 @@ def veth_pair(a: str, b: str, a_netns: str | None = None, b_netns: str | None = 
 
 def delete_link(ifname_: str, netns: str | None = None) -> None:
     """Delete an interface if it exists (deleting one veth end removes its peer too)."""
-    if link_exists(ifname_, netns):
-        iproute("link", "delete", ifname_, netns=netns)
+    cmd = ["ip", *(["-n", netns] if netns else []), "link", "delete", ifname_]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 and link_exists(ifname_, netns):
+        raise CommandError(cmd, proc.returncode, proc.stderr)
 
 
 def add_vm(ovs: "OvsInstance", bridge: str, name: str, ip: str, *, prefix: int = 24,
@@ -216,7 +218,8 @@ def delete_vm(vm: Vm, ovs: "OvsInstance | None" = None) -> None:
     """
     if ovs is not None and ovs.running:
         ovs.vsctl("--if-exists", "del-port", vm.bridge, vm.host_if)
-    Namespace(vm.netns).delete()
-    # A process still inside the namespace keeps it, and the veth, alive.
+    # The veth first: it goes at once, while devices of a deleted namespace are
+    # destroyed later by the kernel (or never, if a process still holds the namespace).
     if vm.host_netns is None or namespace_exists(vm.host_netns):
         delete_link(vm.host_if, vm.host_netns)
+    Namespace(vm.netns).delete()

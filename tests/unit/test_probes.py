@@ -1,0 +1,223 @@
+import pytest
+from ryu.ofproto import ofproto_v1_3 as ofp
+from ryu.ofproto import ofproto_v1_3_parser as parser
+
+from helpers import SETTINGS, Switch, request
+from ryu_apps.options import Settings
+from ryu_apps.probes import ARM_TIMEOUT, ProbeError, Prober
+
+SETTLE = SETTINGS.catch_settle
+
+
+def catch_adds(switch):
+    return [m for m in switch.of_type(parser.OFPFlowMod)
+            if m.command == ofp.OFPFC_ADD]
+
+
+def catch_deletes(switch):
+    return [m for m in switch.of_type(parser.OFPFlowMod)
+            if m.command == ofp.OFPFC_DELETE_STRICT]
+
+
+def armed(count=3, **overrides):
+    """A prober with one started probe whose catch flow the switch has confirmed."""
+    done = []
+    prober = Prober(SETTINGS, on_done=done.append)
+    switch = Switch(prober)
+    probe = prober.start(request(count=count, **overrides), now=0.0)
+    switch.confirm_all(now=0.001)
+    return prober, switch, probe, done
+
+
+def test_catch_flow_goes_in_before_any_echo_and_echoes_wait_for_the_settle_time():
+    prober, switch, probe, _ = armed()
+    assert len(catch_adds(switch)) == 1 and not switch.packet_outs()
+    prober.tick(0.001 + SETTLE / 2)
+    assert not switch.packet_outs()
+    prober.tick(0.001 + SETTLE)
+    assert len(switch.packet_outs()) == 1
+
+
+def test_echoes_go_out_at_the_interval_and_all_answered_is_reachable():
+    prober, switch, probe, done = armed(count=3, interval=0.2)
+    t0 = 0.001 + SETTLE
+    for i, t in enumerate((t0, t0 + 0.2, t0 + 0.4)):
+        prober.tick(t)
+        assert len(switch.packet_outs()) == i + 1
+        switch.reply_to(switch.packet_outs()[-1], now=t + 0.0005)
+    result = probe.to_json()
+    assert (result['state'], result['verdict'], result['sent'], result['received']) == \
+        ('done', 'reachable', 3, 3)
+    assert result['loss'] == 0.0 and result['rtt_ms']['max'] == pytest.approx(0.5)
+    assert done == [probe]
+    assert len(catch_deletes(switch)) == 1
+
+
+def test_no_reply_within_timeout_is_unreachable():
+    prober, switch, probe, _ = armed(count=2, interval=0.1, timeout=0.5)
+    t = 0.0
+    while probe.state == 'running':
+        t += 0.01
+        prober.tick(t)
+    assert probe.verdict == 'unreachable' and probe.to_json()['loss'] == 1.0
+    assert t == pytest.approx(0.001 + SETTLE + 0.1 + 0.5, abs=0.011)
+
+
+def test_some_replies_lost_is_partial_with_the_loss_fraction():
+    prober, switch, probe, _ = armed(count=4, interval=0.1, timeout=0.3)
+    t = 0.0
+    while probe.state == 'running':
+        t += 0.01
+        prober.tick(t)
+        outs = switch.packet_outs()
+        if len(outs) in (1, 3) and probe.echoes[-1].rtt is None and not probe.echoes[-1].lost:
+            switch.reply_to(outs[-1], now=t)
+    assert probe.verdict == 'partial' and probe.to_json()['loss'] == 0.5
+
+
+def test_cancel_ends_the_probe_and_removes_its_catch_flow():
+    prober, switch, probe, done = armed()
+    prober.tick(0.01)
+    assert prober.cancel(probe.id, now=0.01) is probe
+    assert probe.state == 'cancelled' and probe.verdict is None and done == [probe]
+    assert len(catch_deletes(switch)) == 1
+    prober.tick(5.0)
+    assert len(switch.packet_outs()) == 1   # nothing more is sent
+
+
+def test_replies_without_the_token_or_with_another_dye_or_addresses_do_not_count():
+    prober, switch, probe, _ = armed(count=1)
+    prober.tick(0.01)
+    out = switch.packet_outs()[0]
+    assert switch.reply_to(out, 0.011, payload=b'tenant ping data') is None
+    assert switch.reply_to(out, 0.011, payload=probe.token[:-1] + b'x') is None
+    assert switch.reply_to(out, 0.011, id=112) is None
+    assert switch.reply_to(out, 0.011, cookie=0x1234) is None   # not from our flow
+    assert probe.received == 0
+    assert switch.reply_to(out, 0.012) is probe and probe.verdict == 'reachable'
+
+
+def test_forged_reply_from_the_wrong_address_does_not_count():
+    prober, switch, probe, _ = armed(count=1)
+    prober.tick(0.01)
+    other = Prober(SETTINGS)   # an identical echo request but 10.0.0.9 -> 10.0.0.1
+    other_switch = Switch(other)
+    other.start(request(count=1, dst_ip='10.0.0.9'), 0.0)
+    other_switch.confirm_all(0.001)
+    other.tick(0.01)
+    forged = other_switch.packet_outs()[0]
+    forged.data = forged.data.replace(other.running[next(iter(other.running))].token,
+                                      probe.token)
+    assert switch.reply_to(forged, 0.011) is None and probe.received == 0
+
+
+def test_a_reply_twice_is_counted_once_and_reported_as_a_duplicate():
+    prober, switch, probe, _ = armed(count=2)
+    prober.tick(0.01)
+    out = switch.packet_outs()[0]
+    switch.reply_to(out, 0.011)
+    switch.reply_to(out, 0.012)
+    assert probe.received == 1 and probe.duplicates == 1
+
+
+def test_concurrent_probes_of_one_pair_share_one_catch_flow_until_the_last_ends():
+    prober = Prober(SETTINGS)
+    switch = Switch(prober)
+    first = prober.start(request(count=1), 0.0)
+    second = prober.start(request(count=1), 0.0)
+    assert len(catch_adds(switch)) == 1
+    switch.confirm_all(0.001)
+    prober.tick(0.01)
+    outs = switch.packet_outs()
+    assert len(outs) == 2
+    switch.reply_to(outs[0], 0.011)
+    assert not catch_deletes(switch)
+    switch.reply_to(outs[1], 0.011)
+    assert first.verdict == second.verdict == 'reachable'
+    assert len(catch_deletes(switch)) == 1
+
+
+def test_a_probe_joining_a_live_catch_starts_at_once_without_a_burst():
+    prober = Prober(SETTINGS)
+    switch = Switch(prober)
+    prober.start(request(count=1, timeout=10), 0.0)
+    switch.confirm_all(0.001)
+    prober.tick(0.01)
+    late = prober.start(request(count=3, interval=0.5), 5.0)
+    prober.tick(5.0)
+    assert len(switch.packet_outs()) == 2   # the old probe's echo and one for the new one
+    prober.tick(5.4)
+    assert len(late.echoes) == 1
+    prober.tick(5.5)
+    assert len(late.echoes) == 2
+
+
+def test_sequence_numbers_are_unique_among_outstanding_echoes():
+    prober = Prober(SETTINGS)
+    switch = Switch(prober)
+    for i in range(50):
+        prober.start(request(count=5, interval=0.01, dst_ip='10.0.1.%d' % (i + 1)), 0.0)
+    switch.confirm_all(0.001)
+    for t in range(1, 10):
+        prober.tick(0.01 * t)
+    seqs = [e.seq for p in prober.running.values() for e in p.echoes]
+    assert len(seqs) == 250 and len(set(seqs)) == 250
+
+
+def test_switch_disconnect_ends_its_probes_in_error():
+    prober, switch, probe, done = armed()
+    prober.disconnect(switch.dpid, now=0.5)
+    assert probe.state == 'error' and 'disconnected' in probe.error and done == [probe]
+
+
+def test_unconfirmed_catch_flow_is_an_error_not_unreachable():
+    prober = Prober(SETTINGS)
+    switch = Switch(prober)
+    probe = prober.start(request(), 0.0)
+    prober.tick(ARM_TIMEOUT + 0.001)
+    assert probe.state == 'error' and 'confirm' in probe.error
+    assert not switch.packet_outs()
+
+
+def test_switch_refusing_the_catch_flow_is_an_error():
+    prober = Prober(SETTINGS)
+    switch = Switch(prober)
+    probe = prober.start(request(), 0.0)
+    flow_mod = catch_adds(switch)[0]
+    prober.refused(switch.dpid, flow_mod.xid, 'OpenFlow error type 5 code 0', 0.001)
+    assert probe.state == 'error' and 'refused' in probe.error
+
+
+def test_unknown_switch_or_port_and_too_many_probes_are_refused():
+    prober = Prober(Settings(max_active_probes=2))
+    Switch(prober)
+    with pytest.raises(ProbeError) as unknown_dpid:
+        prober.start(request(dpid=99), 0.0)
+    with pytest.raises(ProbeError) as unknown_port:
+        prober.start(request(in_port=42), 0.0)
+    assert unknown_dpid.value.status == unknown_port.value.status == 404
+    prober.start(request(), 0.0)
+    prober.start(request(), 0.0)
+    with pytest.raises(ProbeError) as busy:
+        prober.start(request(), 0.0)
+    assert busy.value.status == 429
+
+
+def test_finished_results_are_bounded_and_listed_newest_first():
+    prober = Prober(Settings(max_results=3))
+    Switch(prober)
+    ids = []
+    for i in range(5):
+        probe = prober.start(request(), float(i))
+        prober.cancel(probe.id, float(i))
+        ids.append(probe.id)
+    assert [p.id for p in prober.probes()] == ids[:1:-1]
+    assert prober.get(ids[0]) is None
+
+
+def test_reconnect_sweeps_stale_flows_and_fails_the_old_sessions_probes():
+    prober, switch, probe, _ = armed()
+    again = Switch(prober)
+    sweep = [m for m in again.of_type(parser.OFPFlowMod) if m.command == ofp.OFPFC_DELETE]
+    assert probe.state == 'error'
+    assert sweep and sweep[0].cookie == SETTINGS.cookie and sweep[0].cookie_mask == 2**64 - 1
