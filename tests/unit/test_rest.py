@@ -1,0 +1,123 @@
+import json
+
+import pytest
+from ryu.app.wsgi import WSGIApplication
+from webob import Request
+
+from helpers import Switch
+from ryu_apps.probe_app import ProbeApp
+
+GOOD = {'dpid': '0000000000000001', 'in_port': 'tap1', 'src_mac': '02:00:00:00:00:01',
+        'src_ip': '10.0.0.1', 'dst_mac': '02:00:00:00:00:02', 'dst_ip': '10.0.0.2'}
+
+
+@pytest.fixture
+def api():
+    wsgi = WSGIApplication()
+    app = ProbeApp(wsgi=wsgi)
+    switch = Switch(app.prober)
+
+    def call(method, path, body=None, raw=None):
+        req = Request.blank(path, method=method)
+        if body is not None or raw is not None:
+            req.body = raw if raw is not None else json.dumps(body).encode()
+        res = req.get_response(wsgi)
+        assert res.content_type == 'application/json'
+        return res.status_int, json.loads(res.body), res
+    call.app, call.switch = app, switch
+    return call
+
+
+def test_switches_lists_dpid_as_16_hex_digits_and_ports(api):
+    status, body, _ = api('GET', '/probe/switches')
+    assert status == 200
+    assert body == [{'dpid': '0000000000000001', 'ports': [
+        {'port_no': 1, 'name': 'tap1', 'hw_addr': '02:00:00:00:01:01'},
+        {'port_no': 2, 'name': 'tap2', 'hw_addr': '02:00:00:00:01:02'}]}]
+
+
+def test_post_starts_a_probe_with_a_normalised_request_and_defaults(api):
+    status, body, res = api('POST', '/probe/probes', dict(GOOD, dpid=1, src_mac='02:00:00:00:00:0A'))
+    assert status == 201 and res.location.endswith('/probe/probes/' + body['id'])
+    assert body['state'] == 'running' and body['verdict'] is None
+    assert body['observed_at'] == 'source-bridge'
+    assert body['request'] == dict(GOOD, in_port=1, src_mac='02:00:00:00:00:0a',
+                                   count=3, interval=0.2, timeout=1.0)
+    assert api('GET', '/probe/probes/' + body['id'])[1]['id'] == body['id']
+    assert [p['id'] for p in api('GET', '/probe/probes')[1]] == [body['id']]
+
+
+def test_delete_cancels_a_running_probe(api):
+    probe_id = api('POST', '/probe/probes', GOOD)[1]['id']
+    status, body, _ = api('DELETE', '/probe/probes/' + probe_id)
+    assert status == 200 and body['state'] == 'cancelled'
+    assert api('DELETE', '/probe/probes/' + probe_id)[1]['state'] == 'cancelled'
+
+
+@pytest.mark.parametrize('raw, field', [
+    (b'not json', 'body'), (b'[1, 2]', 'body'), (b'"x"', 'body'), (b'', 'body'),
+    (b'\xff\xfe', 'body'),
+])
+def test_a_body_that_is_not_a_json_object_is_400(api, raw, field):
+    status, body, _ = api('POST', '/probe/probes', raw=raw)
+    assert status == 400 and body['error'].startswith(field)
+
+
+@pytest.mark.parametrize('change, field', [
+    ({'dpid': None}, 'dpid'), ({'dpid': 'xyz'}, 'dpid'), ({'dpid': True}, 'dpid'),
+    ({'dpid': -1}, 'dpid'), ({'dpid': '1' * 17}, 'dpid'),
+    ({'in_port': 0}, 'in_port'), ({'in_port': 1.5}, 'in_port'), ({'in_port': ''}, 'in_port'),
+    ({'in_port': [1]}, 'in_port'),
+    ({'src_mac': '02:00:00:00:00'}, 'src_mac'), ({'dst_mac': 'ff:ff:ff:ff:ff:ff'}, 'dst_mac'),
+    ({'src_mac': 5}, 'src_mac'),
+    ({'src_ip': '10.0.0.256'}, 'src_ip'), ({'dst_ip': '224.0.0.1'}, 'dst_ip'),
+    ({'dst_ip': '::1'}, 'dst_ip'), ({'src_ip': None}, 'src_ip'),
+    ({'count': 0}, 'count'), ({'count': 1001}, 'count'), ({'count': '3'}, 'count'),
+    ({'count': True}, 'count'), ({'count': 2.0}, 'count'),
+    ({'interval': 0}, 'interval'), ({'interval': 1e9}, 'interval'), ({'interval': None}, 'interval'),
+    ({'timeout': -1}, 'timeout'), ({'timeout': 31}, 'timeout'), ({'timeout': 'soon'}, 'timeout'),
+    ({'wait': 'yes'}, 'wait'), ({'wait': 1}, 'wait'),
+    ({'cuont': 3}, 'cuont'),
+])
+def test_each_malformed_or_out_of_range_field_is_400_naming_it(api, change, field):
+    status, body, _ = api('POST', '/probe/probes', dict(GOOD, **change))
+    assert status == 400 and body['error'].startswith(field + ':'), body
+
+
+@pytest.mark.parametrize('missing', sorted(GOOD))
+def test_each_missing_field_is_400_naming_it(api, missing):
+    body = {k: v for k, v in GOOD.items() if k != missing}
+    status, error, _ = api('POST', '/probe/probes', body)
+    assert status == 400 and error['error'] == missing + ': missing'
+
+
+@pytest.mark.parametrize('change, field', [
+    ({'dpid': '00000000000000ff'}, 'dpid'), ({'in_port': 9}, 'in_port'),
+    ({'in_port': 'nope'}, 'in_port')])
+def test_unknown_switch_or_port_is_404(api, change, field):
+    status, body, _ = api('POST', '/probe/probes', dict(GOOD, **change))
+    assert status == 404 and body['error'].startswith(field + ':')
+
+
+def test_unknown_probe_is_404_and_a_wrong_method_is_405(api):
+    assert api('GET', '/probe/probes/nope')[0] == 404
+    assert api('DELETE', '/probe/probes/nope')[0] == 404
+    status, _, res = api('PUT', '/probe/probes')
+    assert status == 405 and res.headers['Allow'] == 'GET, POST'
+    assert api('POST', '/probe/switches')[0] == 405
+
+
+def test_too_many_running_probes_is_429(api):
+    api.app.prober.settings = api.app.settings = type(api.app.settings)(max_active_probes=1)
+    assert api('POST', '/probe/probes', GOOD)[0] == 201
+    status, body, _ = api('POST', '/probe/probes', GOOD)
+    assert status == 429 and 'max_active_probes' in body['error']
+
+
+def test_an_internal_failure_is_a_json_500_and_the_app_keeps_serving(api, monkeypatch):
+    def broken(request):
+        raise RuntimeError('boom')
+    monkeypatch.setattr(api.app, 'start_probe', broken)
+    status, body, _ = api('POST', '/probe/probes', GOOD)
+    assert status == 500 and 'boom' in body['error']
+    assert api('GET', '/probe/switches')[0] == 200
