@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,20 +60,44 @@ def namespace_exists(name: str) -> bool:
     return os.path.exists(f"/run/netns/{name}")
 
 
-def link_exists(ifname: str, netns: str | None = None) -> bool:
-    cmd = ["ip", "link", "show", "dev", ifname]
-    if netns and not namespace_exists(netns):
-        return False
-    return subprocess.run(netns_cmd(cmd, netns), capture_output=True).returncode == 0
+def iproute_cmd(*args: str, netns: str | None = None) -> list[str]:
+    """`ip [-n NS] ARGS...` (-n is cheaper than `ip netns exec`)."""
+    return ["ip", *(["-n", netns] if netns else []), *args]
 
 
 def iproute(*args: str, netns: str | None = None) -> str:
-    """`ip [-n NS] ARGS...` (uses -n, which is cheaper than `ip netns exec`)."""
-    return run(["ip", *(["-n", netns] if netns else []), *args])
+    return run(iproute_cmd(*args, netns=netns))
+
+
+def link_exists(ifname: str, netns: str | None = None) -> bool:
+    if netns and not namespace_exists(netns):
+        return False
+    cmd = iproute_cmd("link", "show", "dev", ifname, netns=netns)
+    return subprocess.run(cmd, capture_output=True).returncode == 0
 
 
 def disable_ipv6(ifname: str, netns: str | None = None) -> None:
     run(["sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1"], netns=netns)
+
+
+# `ethtool -K IF tx off` without ethtool (not installed here): SIOCETHTOOL/ETHTOOL_STXCSUM.
+_TX_CSUM_OFF = """
+import ctypes, fcntl, socket, struct, sys
+value = ctypes.create_string_buffer(struct.pack("II", 0x17, 0))  # ETHTOOL_STXCSUM, off
+ifreq = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(value)).ljust(40, b"\\0")
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    fcntl.ioctl(s.fileno(), 0x8946, ifreq)  # SIOCETHTOOL
+"""
+
+
+def disable_tx_checksum(ifname: str, netns: str | None = None) -> None:
+    """Make the kernel checksum what `ifname` sends (like `ethtool -K IF tx off`).
+
+    The userspace datapath reads veths through packet sockets and forwards packets as
+    they are; with checksum offload on, a guest's TCP/UDP packets still have partial
+    checksums then, and the receiver drops them. (ICMP is checksummed by ping itself.)
+    """
+    run([sys.executable, "-c", _TX_CSUM_OFF, ifname], netns=netns)
 
 
 class Namespace:
@@ -127,10 +152,10 @@ class Vm:
     host_netns: str | None = None  # namespace of host_if (the OVS instance's), None = root
 
     def exec(self, *cmd: str, check: bool = True, timeout: float = 30) -> str:
-        return run(list(cmd), netns=self.netns, check=check, timeout=timeout)
+        return Namespace(self.netns).exec(*cmd, check=check, timeout=timeout)
 
     def popen(self, *cmd: str, **kwargs) -> subprocess.Popen:
-        return subprocess.Popen(netns_cmd(list(cmd), self.netns), **kwargs)
+        return Namespace(self.netns).popen(*cmd, **kwargs)
 
     def ping(self, dst: str, count: int = 2, wait: float = 1) -> bool:
         """True if `ping -c count -W wait dst` from inside the VM got replies."""
@@ -180,7 +205,7 @@ def veth_pair(a: str, b: str, a_netns: str | None = None, b_netns: str | None = 
 
 def delete_link(ifname_: str, netns: str | None = None) -> None:
     """Delete an interface if it exists (deleting one veth end removes its peer too)."""
-    cmd = ["ip", *(["-n", netns] if netns else []), "link", "delete", ifname_]
+    cmd = iproute_cmd("link", "delete", ifname_, netns=netns)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 and link_exists(ifname_, netns):
         raise CommandError(cmd, proc.returncode, proc.stderr)
@@ -202,6 +227,7 @@ def add_vm(ovs: "OvsInstance", bridge: str, name: str, ip: str, *, prefix: int =
     try:
         veth_pair(vm.host_if, "eth0", a_netns=vm.host_netns, b_netns=vm.netns)
         iproute("link", "set", "eth0", "address", vm.mac, netns=vm.netns)
+        disable_tx_checksum("eth0", vm.netns)
         iproute("addr", "add", f"{ip}/{prefix}", "dev", "eth0", netns=vm.netns)
         vm.port_no = ovs.add_port(bridge, vm.host_if, tag=tag)
     except Exception:

@@ -247,9 +247,10 @@ class OvsInstance:
             return run(cmd, timeout=timeout, env=self.env())
         except CommandError as e:
             errors = self.log_errors()
-            if errors:
-                e.args = (f"{e.args[0]}\nrecent ovs-vswitchd warnings/errors:\n{errors}",)
-            raise
+            if not errors:
+                raise
+            raise CommandError(e.cmd, e.returncode, e.stderr,
+                               detail=f"recent ovs-vswitchd warnings/errors:\n{errors}") from None
 
     def vsctl(self, *args: str, timeout: float = 30) -> str:
         return self._run(["ovs-vsctl", f"--db=unix:{self.path('db.sock')}",

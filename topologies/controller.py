@@ -1,0 +1,153 @@
+"""The probe app as a real `ryu-manager` process, and a small client for its REST API."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+APP = os.path.join(ROOT, 'ryu_apps', 'probe_app.py')
+RYU_MANAGER = os.path.join(os.path.dirname(sys.executable), 'ryu-manager')
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class ProbeController:
+    """`ryu-manager ryu_apps/probe_app.py` on 127.0.0.1 with its own ports and log file.
+
+    `apps` are more Ryu apps to run in the same process, `args` more ryu-manager options
+    (`--ofp-switch-address-list`, ...), `config` the text of a config file (e.g. a
+    `[probe]` section). With `listen=False` nobody is expected to dial the OpenFlow port."""
+
+    def __init__(self, apps: tuple[str, ...] = (), args: tuple[str, ...] = (),
+                 config: str | None = None, of_port: int | None = None,
+                 rest_port: int | None = None, listen: bool = True):
+        self.of_port = of_port or free_port()
+        self.rest_port = rest_port or free_port()
+        self.apps, self.args, self.config, self.listen = list(apps), list(args), config, listen
+        self.dir = tempfile.mkdtemp(prefix='ryu-probe-app.')
+        self.log_path = os.path.join(self.dir, 'ryu-manager.log')
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def target(self) -> str:
+        """What a bridge's set-controller takes to reach the app."""
+        return 'tcp:127.0.0.1:%d' % self.of_port
+
+    @property
+    def url(self) -> str:
+        return 'http://127.0.0.1:%d' % self.rest_port
+
+    def start(self, timeout: float = 20.0) -> 'ProbeController':
+        args = [RYU_MANAGER, '--ofp-listen-host', '127.0.0.1',
+                '--ofp-tcp-listen-port', str(self.of_port), '--wsapi-port', str(self.rest_port)]
+        if self.config:
+            path = os.path.join(self.dir, 'probe.conf')
+            with open(path, 'w') as conf:
+                conf.write(self.config)
+            args += ['--config-file', path]
+        log = open(self.log_path, 'ab')
+        # oslo's parser wants every app together, after the options.
+        self.proc = subprocess.Popen(args + self.args + [APP] + self.apps, stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=ROOT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('ryu-manager exited with %s:\n%s' % (self.proc.returncode,
+                                                                       self.log()))
+            if self._ready():
+                return self
+            time.sleep(0.05)
+        raise RuntimeError('ryu-manager did not come up in %.0fs:\n%s' % (timeout, self.log()))
+
+    def _ready(self) -> bool:
+        try:
+            self.get('/probe/switches')
+        except OSError:
+            return False
+        if not self.listen:
+            return True
+        with socket.socket() as sock:   # OVS backs off for long if it finds no listener
+            return sock.connect_ex(('127.0.0.1', self.of_port)) == 0
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the process we started (SIGKILL after 5 s); idempotent."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """Die the hard way, as a crashed app would: no cleanup of any kind."""
+        self.stop(signal.SIGKILL)
+
+    def close(self) -> None:
+        self.stop()
+        for name in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, name))
+        os.rmdir(self.dir)
+
+    def __enter__(self) -> 'ProbeController':
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, errors='replace') as log:
+                return log.read()
+        except FileNotFoundError:
+            return ''
+
+    # --- REST ---------------------------------------------------------------------
+
+    def request(self, method: str, path: str, body=None, raw: bytes | None = None,
+                timeout: float = 60.0) -> tuple[int, object]:
+        """(status, decoded JSON body), for any status."""
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as res:
+                return res.status, json.loads(res.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b'null')
+
+    def get(self, path: str):
+        status, body = self.request('GET', path)
+        if status != 200:
+            raise RuntimeError('GET %s: %s %s' % (path, status, body))
+        return body
+
+    def probe(self, **request) -> dict:
+        """Run one probe to its end (wait=true) and return it."""
+        status, body = self.request('POST', '/probe/probes', dict(request, wait=True))
+        if status != 200:
+            raise RuntimeError('probe %s: %s %s' % (request, status, body))
+        return body
+
+    def wait_for_switches(self, *dpids: int, timeout: float = 15.0) -> None:
+        """Until every dpid is connected and has reported its ports."""
+        want = {'%016x' % d for d in dpids}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            have = {s['dpid'] for s in self.get('/probe/switches') if s['ports']}
+            if want <= have:
+                return
+            time.sleep(0.05)
+        raise RuntimeError('switches %s did not connect; connected: %s' % (sorted(want), have))
