@@ -54,7 +54,8 @@ class Catch:
     src_ip: str
     dst_ip: str
     users: int = 0
-    ready_at: float | None = None    # injected echoes are caught from then on
+    ready_at: float | None = None    # the switch confirmed the flow; inject from then on
+    live: bool = False               # it has caught a reply, so the datapath uses it
     expires_at: float = 0.0          # when the switch drops the flow by itself
     error: str | None = None         # the switch refused the flow
 

@@ -25,10 +25,11 @@ OPTS = [
                help='OVS controller id of our connection. Catch flows send PacketIns '
                     'to this id only, so other controllers of the bridge never see '
                     'them. Also the low bits of our flow cookie.'),
-    cfg.FloatOpt('catch_settle', default=0.005, min=0, max=1,
+    cfg.FloatOpt('catch_settle', default=0.002, min=0, max=1,
                  help='Seconds to wait after the switch confirms a new catch flow '
-                      'before injecting: the datapath keeps using cached flows for a '
-                      'moment after a FlowMod (see README).'),
+                      'before injecting, and the first retransmission delay of a first '
+                      'echo while the flow has caught nothing: the datapath keeps using '
+                      'cached flows for a moment after a FlowMod (see README).'),
     cfg.IntOpt('max_active_probes', default=1000, min=1,
                help='Probes that may run at once; more get 429.'),
     cfg.IntOpt('max_count', default=1000, min=1, max=65535,
@@ -49,7 +50,7 @@ class Settings:
     catch_priority: int = 65535
     guard_reg: int = 15
     controller_id: int = 0x7270
-    catch_settle: float = 0.005
+    catch_settle: float = 0.002
     max_active_probes: int = 1000
     max_count: int = 1000
     max_timeout: float = 30.0

@@ -1,6 +1,7 @@
 """The probe app as a real `ryu-manager` process, and a small client for its REST API."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,10 +98,9 @@ class ProbeController:
         self.stop(signal.SIGKILL)
 
     def close(self) -> None:
+        """Stop the app and remove its temp dir; idempotent."""
         self.stop()
-        for name in os.listdir(self.dir):
-            os.unlink(os.path.join(self.dir, name))
-        os.rmdir(self.dir)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> 'ProbeController':
         return self.start()

@@ -140,9 +140,10 @@ def test_concurrent_probes_of_one_pair_share_one_catch_flow_until_the_last_ends(
 def test_a_probe_joining_a_live_catch_starts_at_once_without_a_burst():
     prober = Prober(SETTINGS)
     switch = Switch(prober)
-    prober.start(request(count=1, timeout=10), 0.0)
+    prober.start(request(count=2, interval=10, timeout=10), 0.0)
     switch.confirm_all(0.001)
     prober.tick(0.01)
+    switch.reply_to(switch.packet_outs()[0], 0.011)   # the catch is live now
     late = prober.start(request(count=3, interval=0.5), 5.0)
     prober.tick(5.0)
     assert len(switch.packet_outs()) == 2   # the old probe's echo and one for the new one
@@ -221,3 +222,46 @@ def test_reconnect_sweeps_stale_flows_and_fails_the_old_sessions_probes():
     sweep = [m for m in again.of_type(parser.OFPFlowMod) if m.command == ofp.OFPFC_DELETE]
     assert probe.state == 'error'
     assert sweep and sweep[0].cookie == SETTINGS.cookie and sweep[0].cookie_mask == 2**64 - 1
+
+
+def test_first_echo_is_resent_with_backoff_until_the_new_catch_flow_catches():
+    prober, switch, probe, _ = armed(count=2, interval=0.5, timeout=1.0)
+    t = 0.001 + SETTLE
+    prober.tick(t)
+    first = switch.packet_outs()[0]
+    sends = [t]
+    while len(sends) < 4:   # the datapath is still using stale flows: nothing comes back
+        t = round(t + 0.0005, 6)
+        prober.tick(t)
+        if len(switch.packet_outs()) > len(sends):
+            sends.append(t)
+    gaps = [round(b - a, 4) for a, b in zip(sends, sends[1:])]
+    assert gaps == [SETTLE, 2 * SETTLE, 4 * SETTLE]
+    assert {o.data for o in switch.packet_outs()} == {first.data}   # same seq, same token
+    switch.reply_to(switch.packet_outs()[-1], now=t + 0.0003)
+    assert probe.catch.live and probe.received == 1
+    assert probe.echoes[0].rtt == pytest.approx(0.0003)   # from the copy that got through
+    result = probe.to_json()
+    assert result['sent'] == 1 and result['retransmits'] == 3
+
+
+def test_an_unreachable_pair_gets_only_a_handful_of_retransmissions():
+    prober, switch, probe, _ = armed(count=1, timeout=1.0)
+    t = 0.0
+    while probe.state == 'running':
+        t += 0.001
+        prober.tick(t)
+    assert probe.verdict == 'unreachable'
+    assert 1 + probe.to_json()['retransmits'] == len(switch.packet_outs()) <= 10
+
+
+def test_no_retransmission_once_the_catch_flow_has_caught_a_reply():
+    prober, switch, probe, _ = armed(count=2, interval=10, timeout=10)
+    prober.tick(0.01)
+    switch.reply_to(switch.packet_outs()[0], 0.011)   # probe runs on: the catch stays
+    other = prober.start(request(count=1, timeout=1.0), 0.02)
+    t = 0.02
+    while other.state == 'running':
+        t += 0.001
+        prober.tick(t)
+    assert other.verdict == 'unreachable' and len(switch.packet_outs()) == 2
