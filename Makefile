@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := openvswitch-switch iproute2 tcpdump iputils-ping
+DEBS := openvswitch-switch iproute2 tcpdump iputils-ping curl
 # ryu 4.34's setup.py calls a setuptools API that was removed in 68; the constraint reaches
 # pip's isolated build environments too.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
@@ -31,8 +31,7 @@ $(VENV)/.stamp: setup.cfg constraints.txt ryu_apps/eventlet_compat.py
 	touch $@
 
 test: setup
-	$(PY) -m pytest -q tests/unit
-	$(PY) -m pytest -q tests/e2e
+	$(PY) -m pytest -q tests/unit tests/e2e
 
 unit: setup
 	$(PY) -m pytest -q tests/unit
