@@ -19,6 +19,15 @@ def catch_deletes(switch):
             if m.command == ofp.OFPFC_DELETE_STRICT]
 
 
+def run_until_done(prober, probe, t=0.0, step=0.01, each=lambda t: None) -> float:
+    """Tick the clock in `step`s until the probe ends; the time it ended."""
+    while probe.state == 'running':
+        t = round(t + step, 6)
+        prober.tick(t)
+        each(t)
+    return t
+
+
 def armed(count=3, **overrides):
     """A prober with one started probe whose catch flow the switch has confirmed."""
     done = []
@@ -55,23 +64,19 @@ def test_echoes_go_out_at_the_interval_and_all_answered_is_reachable():
 
 def test_no_reply_within_timeout_is_unreachable():
     prober, switch, probe, _ = armed(count=2, interval=0.1, timeout=0.5)
-    t = 0.0
-    while probe.state == 'running':
-        t += 0.01
-        prober.tick(t)
+    t = run_until_done(prober, probe)
     assert probe.verdict == 'unreachable' and probe.to_json()['loss'] == 1.0
     assert t == pytest.approx(0.001 + SETTLE + 0.1 + 0.5, abs=0.011)
 
 
 def test_some_replies_lost_is_partial_with_the_loss_fraction():
     prober, switch, probe, _ = armed(count=4, interval=0.1, timeout=0.3)
-    t = 0.0
-    while probe.state == 'running':
-        t += 0.01
-        prober.tick(t)
+
+    def answer_echoes_0_and_2(t):
         outs = switch.packet_outs()
-        if len(outs) in (1, 3) and probe.echoes[-1].rtt is None and not probe.echoes[-1].lost:
+        if len(outs) in (1, 3) and probe.echoes[-1].pending:
             switch.reply_to(outs[-1], now=t)
+    run_until_done(prober, probe, each=answer_echoes_0_and_2)
     assert probe.verdict == 'partial' and probe.to_json()['loss'] == 0.5
 
 
@@ -247,10 +252,7 @@ def test_first_echo_is_resent_with_backoff_until_the_new_catch_flow_catches():
 
 def test_an_unreachable_pair_gets_only_a_handful_of_retransmissions():
     prober, switch, probe, _ = armed(count=1, timeout=1.0)
-    t = 0.0
-    while probe.state == 'running':
-        t += 0.001
-        prober.tick(t)
+    run_until_done(prober, probe, step=0.001)
     assert probe.verdict == 'unreachable'
     assert 1 + probe.to_json()['retransmits'] == len(switch.packet_outs()) <= 10
 
@@ -260,8 +262,5 @@ def test_no_retransmission_once_the_catch_flow_has_caught_a_reply():
     prober.tick(0.01)
     switch.reply_to(switch.packet_outs()[0], 0.011)   # probe runs on: the catch stays
     other = prober.start(request(count=1, timeout=1.0), 0.02)
-    t = 0.02
-    while other.state == 'running':
-        t += 0.001
-        prober.tick(t)
+    run_until_done(prober, other, t=0.02, step=0.001)
     assert other.verdict == 'unreachable' and len(switch.packet_outs()) == 2
