@@ -121,9 +121,11 @@ class OvsInstance:
     """A private ovsdb-server + ovs-vswitchd living in its own temp dir (optionally run
     inside a network namespace via `ip netns exec NS`)."""
 
-    def __init__(self, name: str, netns: str | None = None):
+    def __init__(self, name: str, netns: str | None = None, rundir: str | None = None):
+        """`rundir`: a directory to create and live in, instead of a fresh temp dir."""
         self.name = name
         self.netns = netns
+        self._wanted_rundir = rundir
         self.rundir = ""  # set by start(), cleared by stop()
         self.pids: dict[str, int] = {}  # daemon name -> pid
         self._bridges: set[str] = set()
@@ -143,7 +145,11 @@ class OvsInstance:
                 f"{DATAPATH_TAP} already exists in {where}: only one userspace OVS fits in a "
                 f"namespace ({owner}); start this instance with netns=...")
         become_subreaper()
-        self.rundir = tempfile.mkdtemp(prefix=f"ovs-{self.name}-")
+        if self._wanted_rundir:
+            os.makedirs(self._wanted_rundir)
+            self.rundir = self._wanted_rundir
+        else:
+            self.rundir = tempfile.mkdtemp(prefix=f"ovs-{self.name}-")
         try:
             run(["ovsdb-tool", "create", self.path("conf.db"), SCHEMA])
             self._daemon("ovsdb-server", self.path("conf.db"), f"--remote=punix:{self.path('db.sock')}")

@@ -1,0 +1,386 @@
+"""Brings a `Topology` up on this machine and takes it down again.
+
+Everything an instance creates is findable without any memory of having created it, so
+`down` works even after `up` crashed half-way:
+* every namespace is called `INSTANCE-HOST` or `INSTANCE-NODE`;
+* every file, OVS run dir, log and pidfile lives under `/run/ryu-probe/INSTANCE/`;
+* every process started outside OVS writes `NAME.pid` there as "PID STARTTIME", so a
+  recycled pid is never killed.
+Each hypervisor's OVS lives in its own namespace, so instances never collide. Its probed
+bridges reach the controller (the probe app, on the root namespace's loopback) through a
+unix socket in the OVS run dir, relayed by socat to the controller's TCP address: no
+address is ever added to the root namespace.
+"""
+import importlib
+import importlib.util
+import json
+import os
+import pkgutil
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+from topologies import nets
+from topologies.model import Bridge, Fault, Host, Node, Probe, Run, Topology
+from topologies.netns import (Namespace, disable_tx_checksum, iproute, mac_for_ip, netns_cmd,
+                              run, veth_pair)
+from topologies.ovs import OvsInstance, terminate
+
+RUN_ROOT = os.environ.get('RYU_PROBE_RUN_DIR', '/run/ryu-probe')
+DEFAULT_CONTROLLER = 'tcp:127.0.0.1:6653'
+NAME = re.compile(r'^[a-z][a-z0-9]{0,11}$')
+DHCLIENT_SCRIPT = os.path.join(os.path.dirname(__file__), 'dhclient-script.sh')
+RYU_MANAGER = os.path.join(os.path.dirname(sys.executable), 'ryu-manager')
+
+
+class TopologyError(RuntimeError):
+    """A topology could not come up; the message names the step that failed."""
+
+
+# --- finding topologies -------------------------------------------------------------
+
+def names() -> list[str]:
+    """The built-in topologies (modules of topologies/nets)."""
+    return sorted(m.name for m in pkgutil.iter_modules(nets.__path__))
+
+
+def load(name: str) -> Topology:
+    """A built-in topology by name, or the TOPOLOGY of a .py file given by path."""
+    if name.endswith('.py'):
+        spec = importlib.util.spec_from_file_location('user_topology', name)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    elif name in names():
+        module = importlib.import_module('topologies.nets.' + name)
+    else:
+        raise TopologyError('unknown topology %r; known: %s' % (name, ', '.join(names())))
+    return module.TOPOLOGY
+
+
+# --- processes we start -------------------------------------------------------------
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open('/proc/%d/stat' % pid) as stat:
+            return stat.read().rsplit(')', 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def spawn(pidfile: str, argv: list[str], netns: str | None = None, log: str | None = None,
+          env: dict | None = None) -> int:
+    """Start a long-running process and record it in `pidfile`."""
+    out = open(log or os.devnull, 'ab')
+    proc = subprocess.Popen(netns_cmd(argv, netns), stdout=out, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    out.close()
+    with open(pidfile, 'w') as f:
+        f.write('%d %s\n' % (proc.pid, _start_time(proc.pid)))
+    return proc.pid
+
+
+def kill_pidfile(pidfile: str) -> None:
+    """Stop the process a pidfile of ours names, if it is still that process."""
+    try:
+        with open(pidfile) as f:
+            fields = f.read().split()
+    except OSError:
+        return
+    if not fields or not fields[0].isdigit():
+        return
+    pid = int(fields[0])
+    if len(fields) > 1 and _start_time(pid) != fields[1]:
+        return   # gone, and the pid is someone else's now
+    terminate(pid, grace=0.0)
+
+
+def wait_for(check, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TopologyError('timed out waiting for ' + what)
+        time.sleep(0.02)
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+# --- a running instance -------------------------------------------------------------
+
+@dataclass
+class VmInfo:
+    name: str
+    host: str
+    bridge: str
+    dpid: int | None
+    port_no: int
+    port_name: str
+    mac: str
+    ip: str                 # without prefix
+
+
+class Network:
+    """A topology that is up: what `show` prints and what tests probe."""
+
+    def __init__(self, instance: str, state: dict):
+        self.instance, self.state = instance, state
+        self.topology = load(state['topology'])
+        self.dir = os.path.join(RUN_ROOT, instance)
+
+    @classmethod
+    def load(cls, instance: str) -> 'Network':
+        try:
+            with open(os.path.join(RUN_ROOT, instance, 'state.json')) as f:
+                return cls(instance, json.load(f))
+        except FileNotFoundError:
+            raise TopologyError('%s is not up' % instance) from None
+
+    def netns(self, where: str) -> str:
+        return '%s-%s' % (self.instance, where)
+
+    def ovs(self, host: str) -> OvsInstance:
+        return OvsInstance.attach(os.path.join(self.dir, host), self.netns(host))
+
+    def run(self, where: str, argv: list[str], check: bool = True, timeout: float = 30) -> str:
+        """A command in a host's namespace (with its OVS) or in a node's."""
+        env = self.ovs(where).env() if where in self.state['hosts'] else None
+        return run(argv, netns=self.netns(where), check=check, timeout=timeout, env=env)
+
+    def vms(self) -> dict[str, VmInfo]:
+        return {name: VmInfo(**vm) for name, vm in self.state['vms'].items()}
+
+    def probed_bridges(self) -> list[tuple[str, str, int]]:
+        return [(host, bridge, dpid) for host, bridges in self.state['hosts'].items()
+                for bridge, (dpid, probed) in bridges.items() if probed]
+
+    def body(self, probe: Probe, **extra) -> dict:
+        """The POST /probe/probes body for a probe of this topology."""
+        vms, src, dst = self.state['vms'], self.state['vms'][probe.src], self.state['vms'][probe.dst]
+        dst_mac = dst['mac']
+        if probe.via:
+            dst_mac = self.state['next_hops'][probe.via][src['host'] + '/' + src['bridge']]
+        return dict(dpid='%016x' % src['dpid'], in_port=src['port_no'], src_mac=src['mac'],
+                    src_ip=src['ip'], dst_mac=dst_mac, dst_ip=dst['ip'], **extra)
+
+
+# --- up and down --------------------------------------------------------------------
+
+def up(topology: Topology, controller: str | None = DEFAULT_CONTROLLER,
+       faults: tuple[str, ...] = (), instance: str | None = None) -> Network:
+    """Bring the topology up (idempotent: an identical instance that is up is kept)."""
+    instance = instance or topology.name
+    if not NAME.match(instance):
+        raise TopologyError('instance name %r: use 1-12 lowercase letters and digits' % instance)
+    unknown = sorted(set(faults) - set(topology.faults))
+    if unknown:
+        raise TopologyError('unknown fault %s for %s; known: %s' % (
+            ', '.join(unknown), topology.name, ', '.join(sorted(topology.faults)) or 'none'))
+    wanted = {'topology': topology.name, 'controller': controller, 'faults': sorted(faults)}
+    try:
+        network = Network.load(instance)
+        if {k: network.state.get(k) for k in wanted} == wanted and _alive(network):
+            return network
+    except TopologyError:
+        pass
+    down(instance)
+    builder = _Builder(topology, instance, controller)
+    try:
+        builder.build(faults)
+    except BaseException as error:
+        down(instance)
+        if isinstance(error, TopologyError):
+            raise
+        raise TopologyError('%s: step "%s" failed: %s' % (instance, builder.step, error)) from error
+    state = dict(wanted, hosts=builder.hosts_state, vms=builder.vms,
+                 next_hops=builder.next_hops)
+    with open(os.path.join(builder.dir, 'state.json'), 'w') as f:
+        json.dump(state, f, indent=1)
+    return Network(instance, state)
+
+
+def _alive(network: Network) -> bool:
+    return all(network.ovs(host).running for host in network.state['hosts'])
+
+
+def down(instance: str) -> None:
+    """Remove everything of the instance: OVS, processes, namespaces, files. Idempotent."""
+    if not NAME.match(instance):
+        raise TopologyError('instance name %r: use 1-12 lowercase letters and digits' % instance)
+    base = os.path.join(RUN_ROOT, instance)
+    if os.path.isdir(base):
+        for entry in sorted(os.listdir(base)):
+            path = os.path.join(base, entry)
+            if os.path.isdir(path):
+                OvsInstance.attach(path, '%s-%s' % (instance, entry)).stop()
+            elif entry.endswith('.pid'):
+                kill_pidfile(path)
+    for ns in run(['ip', 'netns', 'list']).splitlines():
+        name = ns.split()[0] if ns.strip() else ''
+        if name.startswith(instance + '-'):
+            Namespace(name).delete()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+class _Builder:
+    """Builds one instance step by step; `step` names what it is doing."""
+
+    def __init__(self, topology: Topology, instance: str, controller: str | None):
+        self.topology, self.instance, self.controller = topology, instance, controller
+        self.dir = os.path.join(RUN_ROOT, instance)
+        self.step = 'start'
+        self.ovs: dict[str, OvsInstance] = {}
+        self.hosts_state: dict[str, dict] = {}
+        self.vms: dict[str, dict] = {}
+        self.next_hops: dict[str, dict[str, str]] = {}
+
+    def netns(self, where: str) -> str:
+        return '%s-%s' % (self.instance, where)
+
+    def run(self, command: Run) -> str:
+        env = self.ovs[command.where].env() if command.where in self.ovs else None
+        return run(command.argv, netns=self.netns(command.where), env=env)
+
+    def build(self, faults) -> None:
+        os.makedirs(self.dir)
+        topo = self.topology
+        for host in topo.hosts:
+            self.step = 'host %s' % host.name
+            self._host(host)
+        for i, link in enumerate(topo.links):
+            self.step = 'link %s <-> %s' % (link.a, link.b)
+            self._link(i, link)
+        for node in topo.nodes:
+            self.step = 'node %s' % node.name
+            self._node(node)
+        for host in topo.hosts:
+            for bridge in host.bridges:
+                if bridge.flows is not None:
+                    self.step = 'flows of %s/%s' % (host.name, bridge.name)
+                    self._flows(host.name, bridge)
+        for node in topo.nodes:
+            for i, argv in enumerate(node.daemons):
+                self.step = 'daemon %s of %s' % (argv[0], node.name)
+                spawn(os.path.join(self.dir, '%s-daemon%d.pid' % (node.name, i)), argv,
+                      self.netns(node.name), os.path.join(self.dir, '%s-daemon%d.log' % (node.name, i)))
+        for node in topo.nodes:
+            for iface in node.ifaces:
+                if iface.dhcp:
+                    self.step = 'DHCP lease of %s' % node.name
+                    self._dhcp(node, iface)
+        for command in topo.setup:
+            self.step = 'setup in %s: %s' % (command.where, ' '.join(command.argv))
+            self.run(command)
+        for name in faults:
+            for command in topo.faults[name].commands:
+                self.step = 'fault %s: %s' % (name, ' '.join(command.argv))
+                self.run(command)
+
+    def _host(self, host: Host) -> None:
+        ns = Namespace(self.netns(host.name)).create()
+        ovs = self.ovs[host.name] = OvsInstance(ns.name, netns=ns.name,
+                                                rundir=os.path.join(self.dir, host.name))
+        ovs.start()
+        self.hosts_state[host.name] = {}
+        for bridge in host.bridges:
+            self.step = 'bridge %s/%s' % (host.name, bridge.name)
+            targets = []
+            if bridge.probed and self.controller:
+                targets.append(self._relay(ovs, 'probe', self.controller))
+            if bridge.other_controller:
+                targets.append(self._other_controller(ovs, host.name, bridge.other_controller))
+            ovs.add_bridge(bridge.name, dpid=bridge.dpid, controller=targets,
+                           normal_flow=bridge.flows is None)
+            if bridge.ip:
+                iproute('addr', 'add', bridge.ip, 'dev', bridge.name, netns=ns.name)
+                iproute('link', 'set', bridge.name, 'up', netns=ns.name)
+            for port in bridge.ports:
+                ovs.add_port(bridge.name, port.name, tag=port.tag, type=port.type or None,
+                             options=port.options)
+            self.hosts_state[host.name][bridge.name] = (ovs.dpid(bridge.name), bridge.probed)
+
+    def _relay(self, ovs: OvsInstance, name: str, target: str) -> str:
+        """A unix socket in the OVS run dir that socat relays to a TCP controller."""
+        sock = ovs.path(name + '.sock')
+        if not os.path.exists(sock):
+            proto, addr, port = target.split(':')
+            if proto != 'tcp':
+                raise TopologyError('controller %r: only tcp:IP:PORT is supported' % target)
+            spawn(os.path.join(self.dir, 'relay-%s-%s.pid' % (os.path.basename(ovs.rundir), name)),
+                  ['socat', 'UNIX-LISTEN:%s,fork,unlink-early' % sock, 'TCP:%s:%s' % (addr, port)])
+            wait_for(lambda: os.path.exists(sock), 'the relay socket ' + sock)
+        return 'unix:' + sock
+
+    def _other_controller(self, ovs: OvsInstance, host: str, app: str) -> str:
+        """Another controller in its own ryu-manager (root namespace, loopback)."""
+        port = _free_port()
+        spawn(os.path.join(self.dir, 'other-%s.pid' % host),
+              [RYU_MANAGER, '--ofp-listen-host', '127.0.0.1', '--ofp-tcp-listen-port', str(port),
+               app], log=os.path.join(self.dir, 'other-%s.log' % host))
+        wait_for(lambda: _listening('127.0.0.1', port), '%s to listen on %d' % (app, port), 20)
+        return self._relay(ovs, 'other', 'tcp:127.0.0.1:%d' % port)
+
+    def _link(self, index: int, link) -> None:
+        (host_a, bridge_a), (host_b, bridge_b) = link.a.split('/'), link.b.split('/')
+        name_a, name_b = ('to-%s' % host_b)[:15], ('to-%s' % host_a)[:15]
+        if host_a == host_b:
+            name_a, name_b = 'l%d-%s' % (index, bridge_b), 'l%d-%s' % (index, bridge_a)
+            name_a, name_b = name_a[:15], name_b[:15]
+        veth_pair(name_a, name_b, self.netns(host_a), self.netns(host_b))
+        self.ovs[host_a].add_port(bridge_a, name_a, tag=link.tag)
+        self.ovs[host_b].add_port(bridge_b, name_b, tag=link.tag)
+
+    def _node(self, node: Node) -> None:
+        ns = Namespace(self.netns(node.name)).create()
+        for i, iface in enumerate(node.ifaces):
+            host, bridge = iface.bridge.split('/')
+            host_if = (node.name if i == 0 else '%s-%s' % (node.name, iface.name))[:15]
+            address = iface.ip.split('/')[0] if iface.ip else None
+            mac = iface.mac or (mac_for_ip(address) if address else None)
+            veth_pair(host_if, iface.name, self.netns(host), ns.name)
+            if mac:
+                iproute('link', 'set', iface.name, 'address', mac, netns=ns.name)
+            mac = mac or run(['cat', '/sys/class/net/%s/address' % iface.name], netns=ns.name).strip()
+            disable_tx_checksum(iface.name, ns.name)
+            if iface.ip and not iface.dhcp:
+                iproute('addr', 'add', iface.ip, 'dev', iface.name, netns=ns.name)
+            port_no = self.ovs[host].add_port(bridge, host_if, tag=iface.tag)
+            self.next_hops.setdefault(node.name, {})[iface.bridge] = mac
+            if node.vm and i == 0:
+                dpid, _ = self.hosts_state[host][bridge]
+                self.vms[node.name] = asdict(VmInfo(node.name, host, bridge, dpid, port_no,
+                                                    host_if, mac, address))
+        for route in node.routes:
+            iproute('route', 'add', *route.split(), netns=ns.name)
+        for argv in node.commands:
+            run(argv, netns=ns.name)
+
+    def _flows(self, host: str, bridge: Bridge) -> None:
+        path = os.path.join(self.dir, host, '%s.flows' % bridge.name)
+        with open(path, 'w') as f:
+            f.write('\n'.join(bridge.flows) + '\n')
+        self.ovs[host].ofctl('add-flows', bridge.name, path)
+
+    def _dhcp(self, node: Node, iface) -> None:
+        base = os.path.join(self.dir, '%s-dhclient' % node.name)
+        run(['dhclient', '-1', '-sf', DHCLIENT_SCRIPT, '-pf', base + '.pid', '-lf',
+             base + '.leases', iface.name], netns=self.netns(node.name), timeout=30)
+        with open(base + '.pid') as f:   # dhclient's own pidfile: add the start time
+            pid = int(f.read())
+        with open(base + '.pid', 'w') as f:
+            f.write('%d %s\n' % (pid, _start_time(pid)))
+        got = run(['ip', '-4', '-o', 'addr', 'show', 'dev', iface.name], netns=self.netns(node.name))
+        if iface.ip and iface.ip not in got:
+            raise TopologyError('%s: DHCP gave %r, expected %s' % (node.name, got.strip(), iface.ip))

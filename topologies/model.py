@@ -1,0 +1,105 @@
+"""What a topology is made of. A topology module (topologies/nets/NAME.py) builds one
+`Topology` out of these, and the engine (engine.py) brings it up; nothing else is needed
+to add a network.
+
+Places are named `HOST` (a hypervisor's namespace) or `HOST/BRIDGE` (a bridge on it).
+Commands (`Run`) are shell-free argument lists run inside a host or node namespace;
+ovs-vsctl/ovs-ofctl/ovs-appctl there talk to that host's own OVS, and port names can
+stand in for port numbers in flows (`in_port=vm1`).
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Port:
+    """An OVS port that is not a node's interface: patch, tunnel or internal."""
+    name: str
+    type: str = ''                    # '', 'internal', 'patch', 'gre', 'vxlan', ...
+    options: dict[str, str] = field(default_factory=dict)
+    tag: int | None = None
+
+
+@dataclass
+class Bridge:
+    name: str
+    dpid: int | None = None
+    probed: bool = True               # a controller of it is the probe app
+    ip: str | None = None             # address (CIDR) of its internal interface, e.g. a tunnel endpoint
+    ports: list[Port] = field(default_factory=list)
+    flows: list[str] | None = None    # ovs-ofctl add-flow lines; None: priority=0,actions=NORMAL
+    other_controller: str | None = None   # a Ryu app run in its own ryu-manager, as a second controller
+
+
+@dataclass
+class Host:
+    """A hypervisor: its own ovsdb-server and ovs-vswitchd in its own namespace."""
+    name: str
+    bridges: list[Bridge]
+
+
+@dataclass
+class Link:
+    """A veth between two bridges (`HOST/BRIDGE`), each end an OVS port named after the
+    other side's host; `tag` makes both ends access ports, no tag makes them trunks."""
+    a: str
+    b: str
+    tag: int | None = None
+
+
+@dataclass
+class Iface:
+    bridge: str                       # HOST/BRIDGE the interface plugs into
+    ip: str | None = None             # CIDR; with dhcp=True, the address the lease must give
+    mac: str | None = None            # default: derived from the IP
+    tag: int | None = None            # access VLAN of its OVS port
+    name: str = 'eth0'
+    dhcp: bool = False                # get the address with dhclient instead of setting it
+
+
+@dataclass
+class Node:
+    """A namespace on the bridges: a VM, a router, a NAT gateway, a DHCP server..."""
+    name: str
+    ifaces: list[Iface]
+    routes: list[str] = field(default_factory=list)       # `ip route add` arguments
+    commands: list[list[str]] = field(default_factory=list)   # run inside once it is wired
+    daemons: list[list[str]] = field(default_factory=list)    # long-running, inside
+    vm: bool = True                   # a probe endpoint, listed by `show`
+
+
+@dataclass
+class Run:
+    where: str                        # a host or node name
+    argv: list[str]
+
+
+@dataclass
+class Probe:
+    """A probe to try and the verdict it must get. `via`: the node whose interface on the
+    source's bridge is the next hop (a router), so its MAC is the probe's dst_mac."""
+    src: str
+    dst: str
+    expect: str = 'reachable'
+    via: str | None = None
+
+
+@dataclass
+class Fault:
+    """Something broken on purpose: `commands` break it, `probe` must turn unreachable."""
+    description: str
+    commands: list[Run]
+    probe: Probe
+
+
+@dataclass
+class Topology:
+    name: str
+    description: str
+    diagram: str
+    hosts: list[Host]
+    nodes: list[Node]
+    links: list[Link] = field(default_factory=list)
+    setup: list[Run] = field(default_factory=list)     # after everything is wired
+    probes: list[Probe] = field(default_factory=list)
+    faults: dict[str, Fault] = field(default_factory=dict)
+    tenant_ping: tuple[str, str] | None = None         # a reachable pair for tenant traffic
