@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import asdict, dataclass
 
 from topologies import nets
@@ -245,9 +246,16 @@ class _Builder:
         self.hosts_state: dict[str, dict] = {}
         self.vms: dict[str, dict] = {}
         self.next_hops: dict[str, dict[str, str]] = {}
+        self.bridges = 0
 
     def netns(self, where: str) -> str:
         return '%s-%s' % (self.instance, where)
+
+    def dpid(self, bridge: Bridge) -> int:
+        """The bridge's own number under a prefix of the instance's: instances up at
+        once, on one controller, never share a dpid."""
+        self.bridges += 1
+        return zlib.crc32(self.instance.encode()) << 16 | (bridge.dpid or self.bridges)
 
     def run(self, command: Run) -> str:
         env = self.ovs[command.where].env() if command.where in self.ovs else None
@@ -301,7 +309,7 @@ class _Builder:
                 targets.append(self._relay(ovs, 'probe', self.controller))
             if bridge.other_controller:
                 targets.append(self._other_controller(ovs, host.name, bridge.other_controller))
-            ovs.add_bridge(bridge.name, dpid=bridge.dpid, controller=targets,
+            ovs.add_bridge(bridge.name, dpid=self.dpid(bridge), controller=targets,
                            normal_flow=bridge.flows is None)
             if bridge.ip:
                 iproute('addr', 'add', bridge.ip, 'dev', bridge.name, netns=ns.name)

@@ -22,7 +22,7 @@ class Port:
 @dataclass
 class Bridge:
     name: str
-    dpid: int | None = None
+    dpid: int | None = None           # low 16 bits; the engine adds the instance's prefix
     probed: bool = True               # a controller of it is the probe app
     ip: str | None = None             # address (CIDR) of its internal interface, e.g. a tunnel endpoint
     ports: list[Port] = field(default_factory=list)

@@ -130,6 +130,19 @@ class OvsInstance:
         self.pids: dict[str, int] = {}  # daemon name -> pid
         self._bridges: set[str] = set()
 
+    @classmethod
+    def attach(cls, rundir: str, netns: str | None = None) -> "OvsInstance":
+        """The instance living in `rundir`, started earlier (perhaps by another process)."""
+        ovs = cls(os.path.basename(rundir), netns=netns)
+        ovs.rundir = rundir
+        for prog in DAEMONS:
+            try:
+                with open(ovs.path(f"{prog}.pid")) as f:
+                    ovs.pids[prog] = int(f.read())
+            except (OSError, ValueError):
+                pass
+        return ovs
+
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> "OvsInstance":

@@ -1,0 +1,32 @@
+"""VLAN access ports on two bridges joined by a trunk (seed 002, experiment 2)."""
+from topologies.model import Bridge, Fault, Host, Iface, Link, Node, Probe, Run, Topology
+
+TOPOLOGY = Topology(
+    name='vlan',
+    description='br-in with access ports on VLANs 10 and 11, and br1-in, joined to it by '
+                'a veth trunk, with a VM on VLAN 10 (seed 002, experiment 2).',
+    diagram='''
+    vm1 10.0.0.1 (tag 10) --+
+    vm2 10.0.0.2 (tag 11) --+-- hv1/br-in ==trunk== hv1/br1-in --+-- vm3 10.0.0.3 (tag 10)
+''',
+    hosts=[Host('hv1', [Bridge('br-in', dpid=0x1), Bridge('br1-in', dpid=0x2)])],
+    links=[Link('hv1/br-in', 'hv1/br1-in')],
+    nodes=[Node('vm1', [Iface('hv1/br-in', '10.0.0.1/24', tag=10)]),
+           Node('vm2', [Iface('hv1/br-in', '10.0.0.2/24', tag=11)]),
+           Node('vm3', [Iface('hv1/br1-in', '10.0.0.3/24', tag=10)])],
+    probes=[Probe('vm1', 'vm3'), Probe('vm3', 'vm1'),
+            Probe('vm1', 'vm2', 'unreachable'), Probe('vm2', 'vm3', 'unreachable')],
+    faults={
+        'vlan-changed': Fault("vm3's port moved to VLAN 11",
+                              [Run('hv1', ['ovs-vsctl', 'set', 'port', 'vm3', 'tag=11'])],
+                              Probe('vm1', 'vm3', 'unreachable')),
+        'sg-drop': Fault('ICMP to vm3 dropped at its port (a security group)',
+                         [Run('hv1', ['ovs-ofctl', 'add-flow', 'br1-in',
+                                      'priority=100,icmp,nw_dst=10.0.0.3,actions=drop'])],
+                         Probe('vm1', 'vm3', 'unreachable')),
+        'link-down': Fault("vm3's link is down",
+                           [Run('vm3', ['ip', 'link', 'set', 'eth0', 'down'])],
+                           Probe('vm1', 'vm3', 'unreachable')),
+    },
+    tenant_ping=('vm1', 'vm3'),
+)
