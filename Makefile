@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := openvswitch-switch iproute2 tcpdump iputils-ping curl
+DEBS := openvswitch-switch iproute2 tcpdump iputils-ping curl socat dnsmasq-base iptables isc-dhcp-client
 # ryu 4.34's setup.py calls a setuptools API that was removed in 68; the constraint reaches
 # pip's isolated build environments too.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt

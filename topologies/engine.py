@@ -27,7 +27,7 @@ import zlib
 from dataclasses import asdict, dataclass
 
 from topologies import nets
-from topologies.model import Bridge, Fault, Host, Node, Probe, Run, Topology
+from topologies.model import Bridge, Host, Node, Probe, Run, Topology
 from topologies.netns import (Namespace, disable_tx_checksum, iproute, mac_for_ip, netns_cmd,
                               run, veth_pair)
 from topologies.ovs import OvsInstance, terminate
@@ -317,7 +317,7 @@ class _Builder:
             for port in bridge.ports:
                 ovs.add_port(bridge.name, port.name, tag=port.tag, type=port.type or None,
                              options=port.options)
-            self.hosts_state[host.name][bridge.name] = (ovs.dpid(bridge.name), bridge.probed)
+            self.hosts_state[host.name][bridge.name] = [ovs.dpid(bridge.name), bridge.probed]
 
     def _relay(self, ovs: OvsInstance, name: str, target: str) -> str:
         """A unix socket in the OVS run dir that socat relays to a TCP controller."""

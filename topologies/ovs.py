@@ -296,13 +296,13 @@ class OvsInstance:
     def add_bridge(self, name: str, *, dpid: int | None = None,
                    controller: str | Sequence[str] | None = None,
                    fail_mode: str | None = "secure", normal_flow: bool = True) -> None:
-        """Add a netdev bridge speaking OpenFlow 1.3.
+        """Add a netdev bridge speaking OpenFlow 1.3 (and 1.0, for plain ovs-ofctl).
 
         Controller targets are set in the same transaction that creates the bridge: a
         bridge that gets its first controller later has all its flows flushed. With
         `normal_flow`, `priority=0,actions=NORMAL` is added once the bridge exists.
         """
-        settings = ["datapath_type=netdev", "protocols=OpenFlow13"]
+        settings = ["datapath_type=netdev", "protocols=OpenFlow10,OpenFlow13"]
         if dpid is not None:
             settings.append(f"other-config:datapath-id={dpid:016x}")
         if fail_mode:

@@ -1,0 +1,120 @@
+"""Every topology, on real OVS, probed through the app's REST API.
+
+For each topology: every listed probe gets its expected verdict while a tenant pings a
+reachable pair (0% loss, no DUP), and afterwards every bridge's flow table is back to
+its baseline; each fault turns its probe unreachable; `down` leaves nothing behind.
+"""
+import concurrent.futures
+import os
+import subprocess
+
+import pytest
+
+from topologies import engine
+from topologies.controller import ProbeController
+from topologies.lab import missing_requirements
+
+pytestmark = pytest.mark.skipif(missing_requirements() is not None,
+                                reason=missing_requirements() or '')
+FAULTS = [(name, fault) for name in engine.names() for fault in sorted(engine.load(name).faults)]
+PROBE = dict(count=2, interval=0.1, timeout=1.0)
+
+
+@pytest.fixture(scope='module')
+def app():
+    app = ProbeController()
+    app.start()
+    yield app
+    app.close()
+
+
+def bring_up(request, app, name: str, faults=()) -> engine.Network:
+    instance = 't' + name[:11]
+    request.addfinalizer(lambda: assert_gone(instance))
+    network = engine.up(engine.load(name), controller=app.target, faults=faults,
+                        instance=instance)
+    request.node.network = network
+    app.wait_for_switches(*[dpid for _, _, dpid in network.probed_bridges()], timeout=30)
+    return network
+
+
+def assert_gone(instance: str) -> None:
+    engine.down(instance)
+    namespaces = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True).stdout
+    assert not [line for line in namespaces.splitlines() if line.startswith(instance + '-')]
+    assert not os.path.exists(os.path.join(engine.RUN_ROOT, instance))
+
+
+def all_flows(network: engine.Network) -> dict:
+    return {(host, bridge): network.ovs(host).dump_flows(bridge)
+            for host, bridges in network.state['hosts'].items() for bridge in bridges}
+
+
+def probe_all(app, network, probes) -> list[tuple]:
+    def one(probe):
+        result = app.probe(**network.body(probe, **PROBE))
+        return (probe.src, probe.dst, probe.expect), result['verdict'], result
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, probes))
+
+
+@pytest.mark.parametrize('name', engine.names())
+def test_topology_probes_get_expected_verdicts_without_harming_tenant_traffic(request, app, name):
+    network = bring_up(request, app, name)
+    topology = network.topology
+    baseline = all_flows(network)
+    ping = None
+    if topology.tenant_ping:
+        src, dst = topology.tenant_ping
+        ping = subprocess.Popen(
+            ['ip', 'netns', 'exec', network.netns(src), 'ping', '-n', '-i', '0.05', '-c', '60',
+             network.vms()[dst].ip], stdout=subprocess.PIPE, text=True)
+    try:
+        results = probe_all(app, network, topology.probes)
+        output = ping.communicate(timeout=60)[0] if ping else ''
+    finally:
+        if ping:
+            ping.kill()
+    wrong = [(pair, verdict, result['error']) for pair, verdict, result in results
+             if verdict != pair[2]]
+    assert not wrong
+    if ping:
+        assert ' 0% packet loss' in output and 'DUP!' not in output, output
+    assert all_flows(network) == baseline
+
+
+@pytest.mark.parametrize('name, fault', FAULTS)
+def test_fault_turns_its_probe_unreachable(request, app, name, fault):
+    network = bring_up(request, app, name, faults=(fault,))
+    probe = network.topology.faults[fault].probe
+    result = app.probe(**network.body(probe, **PROBE))
+    assert (result['state'], result['verdict']) == ('done', 'unreachable'), result
+
+
+def test_up_is_idempotent_and_down_leaves_nothing(request, app):
+    network = bring_up(request, app, 'flat')
+    again = engine.up(engine.load('flat'), controller=app.target, instance=network.instance)
+    assert again.state == network.state
+    assert network.ovs('hv1').running
+
+
+def test_a_failing_step_is_named_and_cleaned_up(app):
+    topology = engine.load('flat')
+    topology.setup = [engine.Run('hv1', ['false'])]
+    with pytest.raises(engine.TopologyError, match='step "setup in hv1: false" failed'):
+        engine.up(topology, controller=app.target, instance='tbroken')
+    assert_gone('tbroken')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    network = getattr(item, 'network', None)
+    if report.when == 'call' and report.failed and network is not None:
+        dump = ['--- %s/%s\n%s' % (host, bridge, '\n'.join(flows))
+                for (host, bridge), flows in all_flows(network).items()]
+        app = item.funcargs.get('app')
+        if app is not None:
+            dump.append('--- ryu-manager log (tail)\n' + app.log()[-8000:])
+        report.sections.append(('topology dump', '\n'.join(dump)))
