@@ -4,17 +4,19 @@ Nothing else in the app builds OpenFlow messages. Messages are built with
 `datapath=None` and handed to the `send` callback, which the Ryu shim binds to the
 datapath (and tests to a list).
 
-A *catch* is the flow that copies a source/destination pair's echo replies to us:
+A *catch* is the flow that copies echo replies to a probed source address to us:
 
     table 0, priority P, cookie C, hard_timeout T
-    icmp, icmp_type=0, icmp_code=0, nw_src=DST, nw_dst=SRC, regG=0
+    icmp, icmp_type=0, icmp_code=0, nw_dst=SRC, regG=0
     actions=controller(id=OUR_ID, reason=action), load:1->regG, resubmit(,0)
 
 It *copies*: the reply goes on through the bridge's own pipeline from table 0 (with
 its in_port intact), and the guard register keeps it from matching the catch twice.
-Probes of the same pair share one catch (reference counted), and it is deleted,
-strictly and by our cookie, when the last of them ends.
+All probes from one source address share one catch (reference counted): a sweep from
+a VM to 49 others costs one flow, not 49. It is deleted, strictly and by our cookie,
+when the last of them ends. The controller, not the flow, decides which replies count.
 """
+import collections
 import math
 import random
 import struct
@@ -50,9 +52,8 @@ class Port:
 
 @dataclass
 class Catch:
-    """The catch flow of one (src_ip, dst_ip) pair, as probes see it."""
+    """The catch flow of one probed source address, as probes see it."""
     src_ip: str
-    dst_ip: str
     users: int = 0
     ready_at: float | None = None    # the switch confirmed the flow; inject from then on
     live: bool = False               # it has caught a reply, so the datapath uses it
@@ -63,12 +64,14 @@ class Catch:
 class Bridge:
     """The flows and ports of one datapath."""
 
-    def __init__(self, dpid: int, send: Send, settings: Settings):
+    def __init__(self, dpid: int, send: Send, settings: Settings,
+                 counters: collections.Counter | None = None):
         self.dpid = dpid
         self.send = send
         self.settings = settings
+        self.counters = collections.Counter() if counters is None else counters
         self.ports: dict[int, Port] = {}
-        self.catches: dict[tuple[str, str], Catch] = {}
+        self.catches: dict[str, Catch] = {}
         self._awaiting: dict[int, Catch] = {}   # xid -> catch, for barriers and errors
         self._xid = random.randrange(1 << 31)
 
@@ -111,11 +114,11 @@ class Bridge:
 
     # --- catch flows ---------------------------------------------------------------
 
-    def acquire(self, src_ip: str, dst_ip: str, until: float, now: float) -> Catch:
-        """The pair's catch, installed or extended so it lasts past `until`."""
-        catch = self.catches.get((src_ip, dst_ip))
+    def acquire(self, src_ip: str, until: float, now: float) -> Catch:
+        """The source's catch, installed or extended so it lasts past `until`."""
+        catch = self.catches.get(src_ip)
         if catch is None:
-            catch = self.catches[(src_ip, dst_ip)] = Catch(src_ip, dst_ip)
+            catch = self.catches[src_ip] = Catch(src_ip)
         catch.users += 1
         if catch.expires_at < until + HARD_TIMEOUT_MARGIN / 2:
             # Re-adding an identical flow replaces it in place with the new timeout;
@@ -123,6 +126,7 @@ class Bridge:
             hard_timeout = math.ceil(until - now + HARD_TIMEOUT_MARGIN)
             catch.expires_at = now + hard_timeout
             xid = self._send(self._catch_flow(catch, ofp.OFPFC_ADD, hard_timeout))
+            self.counters['flow_mods'] += 1
             self._awaiting[xid] = catch
             if catch.ready_at is None:
                 self._awaiting[self._send(parser.OFPBarrierRequest(None))] = catch
@@ -133,9 +137,10 @@ class Bridge:
         catch.users -= 1
         if catch.users > 0:
             return
-        del self.catches[(catch.src_ip, catch.dst_ip)]
+        del self.catches[catch.src_ip]
         self._forget(catch)
         self._send(self._catch_flow(catch, ofp.OFPFC_DELETE_STRICT))
+        self.counters['flow_mods'] += 1
 
     def confirmed(self, xid: int, now: float) -> Catch | None:
         """A barrier came back: the catch flow is in the table.
@@ -164,7 +169,7 @@ class Bridge:
     def _catch_flow(self, catch: Catch, command: int, hard_timeout: int = 0):
         guard = 'reg%d' % self.settings.guard_reg
         match = parser.OFPMatch(eth_type=0x0800, ip_proto=1, icmpv4_type=0, icmpv4_code=0,
-                                ipv4_src=catch.dst_ip, ipv4_dst=catch.src_ip, **{guard: 0})
+                                ipv4_dst=catch.src_ip, **{guard: 0})
         actions = [
             parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
                                       controller_id=self.settings.controller_id,
@@ -183,6 +188,7 @@ class Bridge:
 
     def inject(self, in_port: int, frame: bytes) -> None:
         """Submit `frame` to table 0 as if it had arrived on `in_port`."""
+        self.counters['packet_outs'] += 1
         self._send(parser.OFPPacketOut(
             None, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
             actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=frame))

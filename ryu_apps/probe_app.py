@@ -63,9 +63,12 @@ class ProbeApp(app_manager.RyuApp):
     # --- used by the REST controller ------------------------------------------------
 
     def start_probe(self, request: ProbeRequest) -> Probe:
-        probe = self.prober.start(request, time.monotonic())
+        return self.start_probes([request])[0]
+
+    def start_probes(self, requests: list[ProbeRequest]) -> list[Probe]:
+        probes = self.prober.start_all(requests, time.monotonic())
         self._wake.set()
-        return probe
+        return probes
 
     def cancel_probe(self, probe_id: str) -> Probe | None:
         return self.prober.cancel(probe_id, time.monotonic())

@@ -143,6 +143,7 @@ class Prober:
         self.settings = settings
         self.on_done = on_done
         self.bridges: dict[int, Bridge] = {}
+        self.counters: collections.Counter = collections.Counter()
         self.running: dict[str, Probe] = {}
         self.finished: collections.OrderedDict[str, Probe] = collections.OrderedDict()
         self._outstanding: dict[tuple[int, int], tuple[Probe, Echo]] = {}
@@ -156,7 +157,7 @@ class Prober:
         """A switch (re)connected: set the session up and sweep stale flows."""
         if dpid in self.bridges:
             self.disconnect(dpid, now)
-        bridge = self.bridges[dpid] = Bridge(dpid, send, self.settings)
+        bridge = self.bridges[dpid] = Bridge(dpid, send, self.settings, self.counters)
         bridge.connect()
         return bridge
 
@@ -172,20 +173,32 @@ class Prober:
 
     # --- probes --------------------------------------------------------------------
 
-    def start(self, request: ProbeRequest, now: float) -> Probe:
-        if len(self.running) >= self.settings.max_active_probes:
+    def start_all(self, requests: list[ProbeRequest], now: float) -> list[Probe]:
+        """Start every probe, or (ProbeError) none of them."""
+        if len(self.running) + len(requests) > self.settings.max_active_probes:
             raise ProbeError(429, 'too many probes running (max_active_probes=%d)'
                              % self.settings.max_active_probes)
+        for request in requests:
+            self._check(request)
+        return [self._start(request, now) for request in requests]
+
+    def start(self, request: ProbeRequest, now: float) -> Probe:
+        return self.start_all([request], now)[0]
+
+    def _check(self, request: ProbeRequest) -> None:
         bridge = self.bridges.get(request.dpid)
         if bridge is None:
             raise ProbeError(404, 'dpid: no connected switch %s' % format_dpid(request.dpid))
         if request.in_port not in bridge.ports:
             raise ProbeError(404, 'in_port: switch %s has no port %d'
                              % (format_dpid(request.dpid), request.in_port))
+
+    def _start(self, request: ProbeRequest, now: float) -> Probe:
+        bridge = self.bridges[request.dpid]
+        self.counters['probes_started'] += 1
         probe = Probe(id=secrets.token_hex(6), request=request, created_at=now)
         probe.frame = self._framer(request, probe.token)
-        probe.catch = bridge.acquire(request.src_ip, request.dst_ip,
-                                     now + ARM_TIMEOUT + request.duration, now)
+        probe.catch = bridge.acquire(request.src_ip, now + ARM_TIMEOUT + request.duration, now)
         self.running[probe.id] = probe
         self._schedule(probe, now if probe.catch.ready_at is not None else now + ARM_TIMEOUT)
         return probe
@@ -227,6 +240,7 @@ class Prober:
         bridge = self.bridges.get(dpid)
         if bridge is None or not bridge.is_ours(msg):
             return None
+        self.counters['packet_ins'] += 1
         reply = packet.parse_echo_reply(msg.data)
         if reply is None or reply.ident != self.settings.dye:
             return None
@@ -244,6 +258,7 @@ class Prober:
             probe.duplicates += 1
             return probe
         echo.rtt = now - echo.last_sent
+        self.counters['replies'] += 1
         self._maybe_done(probe, now)
         return probe
 
@@ -335,6 +350,8 @@ class Prober:
         if bridge is not None:
             bridge.release(probe.catch)
         del self.running[probe.id]
+        probe.catch = probe.frame = None   # a stored result keeps only what it shows
+        self.counters['probes_' + state] += 1
         self.finished[probe.id] = probe
         while len(self.finished) > self.settings.max_results:
             self.finished.popitem(last=False)

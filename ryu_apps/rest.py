@@ -7,9 +7,15 @@ POST   /probe/probes           start a probe; body:
                                   "count": 3, "interval": 0.2, "timeout": 1.0, "wait": false}
                                201 {probe} (Location: /probe/probes/<id>), or with
                                "wait": true, 200 {probe} once the probe has ended
+POST   /probe/batch            start many probes at once, all or none; body:
+                                 {"probes": [<probe request without "wait">, ...], "wait": false}
+                               201 {"probes": [{probe}, ...]}, or 200 once all have ended
 GET    /probe/probes           200 [{probe}, ...], newest first
 GET    /probe/probes/<id>      200 {probe} | 404
 DELETE /probe/probes/<id>      200 {probe}; a running probe is cancelled | 404
+GET    /probe/stats            200 {"running", "stored", "switches", "catch_flows",
+                                    "counters": {"probes_started", "probes_done", ...,
+                                    "flow_mods", "packet_outs", "packet_ins", "replies"}}
 
 probe = {"id", "state": "running"|"done"|"cancelled"|"error",
          "verdict": "reachable"|"unreachable"|"partial"|null,
@@ -17,7 +23,8 @@ probe = {"id", "state": "running"|"done"|"cancelled"|"error",
          "replies": [{"seq", "rtt_ms"}], "duplicates", "observed_at": "source-bridge",
          "error": null | "...", "request": {the normalised request}}
 
-Errors are JSON, {"error": "<field>: <what is wrong>"}: 400 for a bad body or field, 404
+Errors are JSON, {"error": "<field>: <what is wrong>"} (in a batch, "probes[<i>].<field>: ..."):
+400 for a bad body or field, 404
 for an unknown switch, port or probe, 405 for a wrong method, 429 when max_active_probes
 probes are already running.
 """
@@ -95,14 +102,27 @@ def parse_dpid(value) -> int:
     raise _bad('dpid: must be 16 hex digits or an integer')
 
 
-def parse_probe_request(raw: bytes, bridges: dict, settings: Settings) -> tuple[ProbeRequest, bool]:
-    """A validated request and its `wait` flag; ProbeError (400 or 404) otherwise."""
+def _object(raw: bytes) -> dict:
     try:
         body = json.loads(raw or b'null')
     except (ValueError, UnicodeDecodeError):
-        raise _bad('body: must be a JSON object')
+        body = None
     if not isinstance(body, dict):
         raise _bad('body: must be a JSON object')
+    return body
+
+
+def _wait(body: dict) -> bool:
+    wait = body.pop('wait', False)
+    if not isinstance(wait, bool):
+        raise _bad('wait: must be true or false')
+    return wait
+
+
+def _request(body: dict, bridges: dict, settings: Settings) -> ProbeRequest:
+    """One probe's fields, validated and normalised, its port resolved (400 or 404)."""
+    if not isinstance(body, dict):
+        raise _bad('must be a JSON object')
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise _bad('%s: unknown field' % ', '.join(unknown))
@@ -117,8 +137,6 @@ def parse_probe_request(raw: bytes, bridges: dict, settings: Settings) -> tuple[
             raise _bad('in_port: must be a port number or a port name')
     else:
         in_port = _int(body, 'in_port', 1, OFPP_LOCAL)
-    if not isinstance(body['wait'], bool):
-        raise _bad('wait: must be true or false')
     fields = dict(
         src_mac=_mac(body, 'src_mac'), src_ip=_ipv4(body, 'src_ip'),
         dst_mac=_mac(body, 'dst_mac'), dst_ip=_ipv4(body, 'dst_ip'),
@@ -131,7 +149,34 @@ def parse_probe_request(raw: bytes, bridges: dict, settings: Settings) -> tuple[
     port = bridge.find_port(in_port)
     if port is None:
         raise ProbeError(404, 'in_port: switch %s has no port %r' % (format_dpid(dpid), in_port))
-    return ProbeRequest(dpid=dpid, in_port=port.port_no, **fields), body['wait']
+    return ProbeRequest(dpid=dpid, in_port=port.port_no, **fields)
+
+
+def parse_probe_request(raw: bytes, bridges: dict, settings: Settings) -> tuple[ProbeRequest, bool]:
+    """A validated request and its `wait` flag; ProbeError (400 or 404) otherwise."""
+    body = _object(raw)
+    wait = _wait(body)
+    return _request(body, bridges, settings), wait
+
+
+def parse_batch(raw: bytes, bridges: dict, settings: Settings) -> tuple[list[ProbeRequest], bool]:
+    """{"probes": [request, ...], "wait": bool}, every request validated."""
+    body = _object(raw)
+    wait = _wait(body)
+    unknown = sorted(set(body) - {'probes'})
+    if unknown:
+        raise _bad('%s: unknown field' % ', '.join(unknown))
+    probes = body.get('probes')
+    if not isinstance(probes, list) or not 1 <= len(probes) <= settings.max_active_probes:
+        raise _bad('probes: must be a list of 1 to %d probe requests'
+                   % settings.max_active_probes)
+    requests = []
+    for i, item in enumerate(probes):
+        try:
+            requests.append(_request(item, bridges, settings))
+        except ProbeError as error:
+            raise ProbeError(error.status, 'probes[%d].%s' % (i, error)) from None
+    return requests, wait
 
 
 def _json(body, status: int = 200, **headers) -> Response:
@@ -191,6 +236,25 @@ class ProbeController(ControllerBase):
             self.app.wait_probe(probe)
             return _json(probe.to_json())
         return _json(probe.to_json(), 201, Location='/probe/probes/' + probe.id)
+
+    @route('probe', '/probe/batch')
+    @_methods('POST')
+    def batch(self, req):
+        requests, wait = parse_batch(req.body, self.app.prober.bridges, self.app.settings)
+        probes = self.app.start_probes(requests)
+        if wait:
+            for probe in probes:
+                self.app.wait_probe(probe)
+        return _json({'probes': [p.to_json() for p in probes]}, 200 if wait else 201)
+
+    @route('probe', '/probe/stats')
+    @_methods('GET')
+    def stats(self, req):
+        prober = self.app.prober
+        return _json({'running': len(prober.running), 'stored': len(prober.finished),
+                      'switches': len(prober.bridges),
+                      'catch_flows': sum(len(b.catches) for b in prober.bridges.values()),
+                      'counters': dict(sorted(prober.counters.items()))})
 
     @route('probe', '/probe/probes/{probe_id}')
     @_methods('GET', 'DELETE')

@@ -42,9 +42,9 @@ def test_connect_sets_controller_id_packet_in_config_and_sweeps_our_cookie_only(
     assert (sweep.cookie, sweep.cookie_mask) == (SETTINGS.cookie, 2**64 - 1)
 
 
-def test_catch_flow_copies_replies_to_us_guards_and_resubmits_to_table_0():
+def test_catch_flow_copies_replies_to_the_source_to_us_guards_and_resubmits_to_table_0():
     b, sent = bridge()
-    b.acquire('10.0.0.1', '10.0.0.2', until=3.0, now=0.0)
+    b.acquire('10.0.0.1', until=3.0, now=0.0)
     flow_mod, barrier = sent
     assert isinstance(barrier, parser.OFPBarrierRequest)
     flow = wire(flow_mod)
@@ -52,7 +52,7 @@ def test_catch_flow_copies_replies_to_us_guards_and_resubmits_to_table_0():
     assert flow.cookie == SETTINGS.cookie and flow.hard_timeout == 5
     match = dict(flow.match.items())
     assert match == {'eth_type': 0x0800, 'ip_proto': 1, 'icmpv4_type': 0, 'icmpv4_code': 0,
-                     'ipv4_src': '10.0.0.2', 'ipv4_dst': '10.0.0.1', 'reg15': 0}
+                     'ipv4_dst': '10.0.0.1', 'reg15': 0}
     controller, load, resubmit = flow.instructions[0].actions
     assert (controller.controller_id, controller.reason) == (SETTINGS.controller_id,
                                                              ofp.OFPR_ACTION)
@@ -62,12 +62,12 @@ def test_catch_flow_copies_replies_to_us_guards_and_resubmits_to_table_0():
 
 def test_catch_is_extended_in_place_when_a_later_probe_needs_it_longer():
     b, sent = bridge()
-    catch = b.acquire('10.0.0.1', '10.0.0.2', until=3.0, now=0.0)
+    catch = b.acquire('10.0.0.1', until=3.0, now=0.0)
     b.confirmed(sent[1].xid, now=0.001)
     sent.clear()
-    b.acquire('10.0.0.1', '10.0.0.2', until=2.0, now=1.0)
+    b.acquire('10.0.0.1', until=2.0, now=1.0)
     assert sent == []   # the flow outlives the new probe already
-    b.acquire('10.0.0.1', '10.0.0.2', until=30.0, now=1.0)
+    b.acquire('10.0.0.1', until=30.0, now=1.0)
     (extend,) = sent     # no barrier: the flow never left the table
     assert extend.command == ofp.OFPFC_ADD and extend.hard_timeout == 31
     assert catch.users == 3
@@ -75,12 +75,12 @@ def test_catch_is_extended_in_place_when_a_later_probe_needs_it_longer():
 
 def test_release_deletes_strictly_by_match_priority_and_cookie():
     b, sent = bridge()
-    catch = b.acquire('10.0.0.1', '10.0.0.2', until=3.0, now=0.0)
+    catch = b.acquire('10.0.0.1', until=3.0, now=0.0)
     b.release(catch)
     delete = wire(sent[-1])
     assert (delete.command, delete.priority) == (ofp.OFPFC_DELETE_STRICT, 65535)
     assert (delete.cookie, delete.cookie_mask) == (SETTINGS.cookie, 2**64 - 1)
-    assert dict(delete.match.items())['ipv4_src'] == '10.0.0.2'
+    assert dict(delete.match.items())['ipv4_dst'] == '10.0.0.1'
     assert b.catches == {}
 
 

@@ -125,11 +125,11 @@ def test_a_reply_twice_is_counted_once_and_reported_as_a_duplicate():
     assert probe.received == 1 and probe.duplicates == 1
 
 
-def test_concurrent_probes_of_one_pair_share_one_catch_flow_until_the_last_ends():
+def test_concurrent_probes_from_one_source_share_one_catch_flow_until_the_last_ends():
     prober = Prober(SETTINGS)
     switch = Switch(prober)
     first = prober.start(request(count=1), 0.0)
-    second = prober.start(request(count=1), 0.0)
+    second = prober.start(request(count=1, dst_ip='10.0.0.3'), 0.0)
     assert len(catch_adds(switch)) == 1
     switch.confirm_all(0.001)
     prober.tick(0.01)
@@ -264,3 +264,24 @@ def test_no_retransmission_once_the_catch_flow_has_caught_a_reply():
     other = prober.start(request(count=1, timeout=1.0), 0.02)
     run_until_done(prober, other, t=0.02, step=0.001)
     assert other.verdict == 'unreachable' and len(switch.packet_outs()) == 2
+
+
+def test_a_batch_starts_all_or_none():
+    prober = Prober(Settings(max_active_probes=3))
+    switch = Switch(prober)
+    with pytest.raises(ProbeError):
+        prober.start_all([request(), request(in_port=42)], 0.0)
+    with pytest.raises(ProbeError) as busy:
+        prober.start_all([request()] * 4, 0.0)
+    assert busy.value.status == 429 and not prober.running and not switch.of_type(
+        parser.OFPPacketOut)
+    assert len(prober.start_all([request(), request(dst_ip='10.0.0.3')], 0.0)) == 2
+
+
+def test_counters_follow_what_is_sent_and_received():
+    prober, switch, probe, _ = armed(count=1)
+    prober.tick(0.01)
+    switch.reply_to(switch.packet_outs()[0], 0.011)
+    counters = prober.counters
+    assert (counters['probes_started'], counters['probes_done'], counters['packet_outs'],
+            counters['packet_ins'], counters['replies'], counters['flow_mods']) == (1, 1, 1, 1, 1, 2)

@@ -121,3 +121,24 @@ def test_an_internal_failure_is_a_json_500_and_the_app_keeps_serving(api, monkey
     status, body, _ = api('POST', '/probe/probes', GOOD)
     assert status == 500 and 'boom' in body['error']
     assert api('GET', '/probe/switches')[0] == 200
+
+
+def test_batch_starts_many_probes_and_names_the_bad_element(api):
+    status, body, _ = api('POST', '/probe/batch', {'probes': [GOOD, dict(GOOD, dst_ip='10.0.0.3')]})
+    assert status == 201 and [p['state'] for p in body['probes']] == ['running'] * 2
+    status, body, _ = api('POST', '/probe/batch', {'probes': [GOOD, dict(GOOD, count=0)]})
+    assert status == 400 and body['error'].startswith('probes[1].count:')
+    status, body, _ = api('POST', '/probe/batch', {'probes': [GOOD, dict(GOOD, in_port=9)]})
+    assert status == 404 and body['error'].startswith('probes[1].in_port:')
+    for bad in ({'probes': []}, {'probes': GOOD}, {}, {'probes': [GOOD], 'x': 1}):
+        status, body, _ = api('POST', '/probe/batch', bad)
+        assert status == 400, bad
+    assert api('GET', '/probe/stats')[1]['running'] == 2   # the failed batches started none
+
+
+def test_stats_count_probes_and_messages(api):
+    api('POST', '/probe/probes', GOOD)
+    status, body, _ = api('GET', '/probe/stats')
+    assert status == 200 and body['running'] == 1 and body['catch_flows'] == 1
+    assert body['switches'] == 1 and body['counters']['probes_started'] == 1
+    assert body['counters']['flow_mods'] == 1
