@@ -9,7 +9,7 @@ DEBS := openvswitch-switch iproute2 tcpdump iputils-ping curl socat dnsmasq-base
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test unit e2e clean
+.PHONY: setup demo test unit e2e bench clean
 
 setup: .stamp-debs $(VENV)/.stamp
 
@@ -41,6 +41,9 @@ e2e: setup
 
 demo: setup
 	$(PY) -m topologies.demo
+
+bench: setup
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .stamp-debs *.egg-info

@@ -72,6 +72,7 @@ class Bridge:
         self.counters = collections.Counter() if counters is None else counters
         self.ports: dict[int, Port] = {}
         self.catches: dict[str, Catch] = {}
+        self._idle: dict[str, float] = {}       # source -> when its idle catch goes
         self._awaiting: dict[int, Catch] = {}   # xid -> catch, for barriers and errors
         self._xid = random.randrange(1 << 31)
 
@@ -120,23 +121,45 @@ class Bridge:
         if catch is None:
             catch = self.catches[src_ip] = Catch(src_ip)
         catch.users += 1
-        if catch.expires_at < until + HARD_TIMEOUT_MARGIN / 2:
-            # Re-adding an identical flow replaces it in place with the new timeout;
-            # only a new flow has to wait for the datapath (see `confirmed`).
-            hard_timeout = math.ceil(until - now + HARD_TIMEOUT_MARGIN)
-            catch.expires_at = now + hard_timeout
-            xid = self._send(self._catch_flow(catch, ofp.OFPFC_ADD, hard_timeout))
-            self.counters['flow_mods'] += 1
-            self._awaiting[xid] = catch
-            if catch.ready_at is None:
-                self._awaiting[self._send(parser.OFPBarrierRequest(None))] = catch
+        self._idle.pop(src_ip, None)
+        self._extend(catch, until, now)
         return catch
 
-    def release(self, catch: Catch) -> None:
-        """One probe is done with the catch; the last one out deletes the flow."""
+    def release(self, catch: Catch, now: float) -> None:
+        """One probe is done with the catch; after the last one it is deleted, at once
+        or once it has been idle for `catch_linger` seconds."""
         catch.users -= 1
         if catch.users > 0:
             return
+        linger = self.settings.catch_linger
+        if linger and catch.error is None:
+            self._idle[catch.src_ip] = now + linger
+            self._extend(catch, now + linger, now)
+        else:
+            self._delete(catch)
+
+    def expire(self, now: float) -> float | None:
+        """Delete the catches idle for their whole linger; when the next one is due."""
+        for src_ip, until in list(self._idle.items()):
+            if until <= now:
+                del self._idle[src_ip]
+                self._delete(self.catches[src_ip])
+        return min(self._idle.values(), default=None)
+
+    def _extend(self, catch: Catch, until: float, now: float) -> None:
+        if catch.expires_at >= until + HARD_TIMEOUT_MARGIN / 2:
+            return
+        # Re-adding an identical flow replaces it in place with the new timeout; only a
+        # new flow has to wait for the datapath (see `confirmed`).
+        hard_timeout = math.ceil(until - now + HARD_TIMEOUT_MARGIN)
+        catch.expires_at = now + hard_timeout
+        xid = self._send(self._catch_flow(catch, ofp.OFPFC_ADD, hard_timeout))
+        self.counters['flow_mods'] += 1
+        self._awaiting[xid] = catch
+        if catch.ready_at is None:
+            self._awaiting[self._send(parser.OFPBarrierRequest(None))] = catch
+
+    def _delete(self, catch: Catch) -> None:
         del self.catches[catch.src_ip]
         self._forget(catch)
         self._send(self._catch_flow(catch, ofp.OFPFC_DELETE_STRICT))

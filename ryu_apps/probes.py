@@ -271,7 +271,10 @@ class Prober:
             probe = self.running.get(probe_id)
             if probe is not None and probe.due == when:
                 self._advance(probe, now)
-        return self._timers[0][0] if self._timers else None
+        deadlines = [bridge.expire(now) for bridge in self.bridges.values()]
+        if self._timers:
+            deadlines.append(self._timers[0][0])
+        return min((d for d in deadlines if d is not None), default=None)
 
     def _advance(self, probe: Probe, now: float) -> None:
         catch, request = probe.catch, probe.request
@@ -348,7 +351,7 @@ class Prober:
             self._outstanding.pop((probe.request.dpid, echo.seq), None)
         bridge = self.bridges.get(probe.request.dpid)
         if bridge is not None:
-            bridge.release(probe.catch)
+            bridge.release(probe.catch, now)
         del self.running[probe.id]
         probe.catch = probe.frame = None   # a stored result keeps only what it shows
         self.counters['probes_' + state] += 1

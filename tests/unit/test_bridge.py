@@ -7,6 +7,7 @@ from ryu.ofproto import ofproto_v1_3_parser as parser
 
 from helpers import SETTINGS
 from ryu_apps.bridge import Bridge, Port
+from ryu_apps.options import Settings
 
 DATAPATH = SimpleNamespace(ofproto=ofp, ofproto_parser=parser, id=1)
 
@@ -76,7 +77,7 @@ def test_catch_is_extended_in_place_when_a_later_probe_needs_it_longer():
 def test_release_deletes_strictly_by_match_priority_and_cookie():
     b, sent = bridge()
     catch = b.acquire('10.0.0.1', until=3.0, now=0.0)
-    b.release(catch)
+    b.release(catch, now=1.0)
     delete = wire(sent[-1])
     assert (delete.command, delete.priority) == (ofp.OFPFC_DELETE_STRICT, 65535)
     assert (delete.cookie, delete.cookie_mask) == (SETTINGS.cookie, 2**64 - 1)
@@ -99,3 +100,20 @@ def test_ports_are_found_by_number_or_name_and_follow_port_status():
     assert b.find_port(2).name == 'tap2' and b.find_port('tap1').port_no == 1
     b.port_changed(Port(2, 'tap2', 'bb'), deleted=True)
     assert b.find_port('tap2') is None and b.find_port(3) is None
+
+
+def test_with_a_linger_an_idle_catch_stays_then_goes_and_a_new_probe_reuses_it():
+    sent = []
+    b = Bridge(1, sent.append, Settings(catch_linger=1.0))
+    catch = b.acquire('10.0.0.1', until=3.0, now=0.0)
+    b.release(catch, now=2.0)
+    assert b.expire(now=2.5) == 3.0 and b.catches   # idle, still in the table
+    assert b.acquire('10.0.0.1', until=4.0, now=2.5) is catch
+    b.release(catch, now=3.0)
+    flow_mods = [m for m in sent if isinstance(m, parser.OFPFlowMod)]
+    assert not [m for m in flow_mods if m.command == ofp.OFPFC_DELETE_STRICT]
+    assert b.expire(now=4.0) is None and not b.catches
+    flow_mods = [m for m in sent if isinstance(m, parser.OFPFlowMod)]
+    (delete,) = [m for m in flow_mods if m.command == ofp.OFPFC_DELETE_STRICT]
+    adds = [m for m in flow_mods if m.command == ofp.OFPFC_ADD]
+    assert all(add.hard_timeout >= 2 for add in adds)   # the flow outlives every linger
