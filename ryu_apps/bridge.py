@@ -4,16 +4,18 @@ Nothing else in the app builds OpenFlow messages. Messages are built with
 `datapath=None` and handed to the `send` callback, which the Ryu shim binds to the
 datapath (and tests to a list).
 
-A *catch* is the flow that copies echo replies to a probed source address to us:
+A *catch* is the flow that copies echo replies addressed to a probed source VM to us:
 
     table 0, priority P, cookie C, hard_timeout T
-    icmp, icmp_type=0, icmp_code=0, nw_dst=SRC, regG=0
+    icmp, icmp_type=0, icmp_code=0, dl_dst=SRC_MAC, nw_dst=SRC_IP, regG=0
     actions=controller(id=OUR_ID, reason=action), load:1->regG, resubmit(,0)
 
 It *copies*: the reply goes on through the bridge's own pipeline from table 0 (with
 its in_port intact), and the guard register keeps it from matching the catch twice.
-All probes from one source address share one catch (reference counted): a sweep from
-a VM to 49 others costs one flow, not 49. It is deleted, strictly and by our cookie,
+Matching the source's MAC too means a reply counts only on its last hop: a reply that
+crosses the bridge on its way to a router (dl_dst = the router) is not yet delivered.
+All probes from one source share one catch (reference counted): a sweep from a VM to
+49 others costs one flow, not 49. It is deleted, strictly and by our cookie,
 when the last of them ends. The controller, not the flow, decides which replies count.
 """
 import collections
@@ -52,11 +54,11 @@ class Port:
 
 @dataclass
 class Catch:
-    """The catch flow of one probed source address, as probes see it."""
+    """The catch flow of one probed source (MAC, IP), as probes see it."""
+    src_mac: str
     src_ip: str
     users: int = 0
     ready_at: float | None = None    # the switch confirmed the flow; inject from then on
-    live: bool = False               # it has caught a reply, so the datapath uses it
     expires_at: float = 0.0          # when the switch drops the flow by itself
     error: str | None = None         # the switch refused the flow
 
@@ -71,8 +73,8 @@ class Bridge:
         self.settings = settings
         self.counters = collections.Counter() if counters is None else counters
         self.ports: dict[int, Port] = {}
-        self.catches: dict[str, Catch] = {}
-        self._idle: dict[str, float] = {}       # source -> when its idle catch goes
+        self.catches: dict[tuple[str, str], Catch] = {}   # (src_mac, src_ip) -> catch
+        self._idle: dict[tuple[str, str], float] = {}   # -> when the idle catch goes
         self._awaiting: dict[int, Catch] = {}   # xid -> catch, for barriers and errors
         self._xid = random.randrange(1 << 31)
 
@@ -115,13 +117,14 @@ class Bridge:
 
     # --- catch flows ---------------------------------------------------------------
 
-    def acquire(self, src_ip: str, until: float, now: float) -> Catch:
+    def acquire(self, src_mac: str, src_ip: str, until: float, now: float) -> Catch:
         """The source's catch, installed or extended so it lasts past `until`."""
-        catch = self.catches.get(src_ip)
+        key = (src_mac, src_ip)
+        catch = self.catches.get(key)
         if catch is None:
-            catch = self.catches[src_ip] = Catch(src_ip)
+            catch = self.catches[key] = Catch(src_mac, src_ip)
         catch.users += 1
-        self._idle.pop(src_ip, None)
+        self._idle.pop(key, None)
         self._extend(catch, until, now)
         return catch
 
@@ -133,17 +136,17 @@ class Bridge:
             return
         linger = self.settings.catch_linger
         if linger and catch.error is None:
-            self._idle[catch.src_ip] = now + linger
+            self._idle[(catch.src_mac, catch.src_ip)] = now + linger
             self._extend(catch, now + linger, now)
         else:
             self._delete(catch)
 
     def expire(self, now: float) -> float | None:
         """Delete the catches idle for their whole linger; when the next one is due."""
-        for src_ip, until in list(self._idle.items()):
+        for key, until in list(self._idle.items()):
             if until <= now:
-                del self._idle[src_ip]
-                self._delete(self.catches[src_ip])
+                del self._idle[key]
+                self._delete(self.catches[key])
         return min(self._idle.values(), default=None)
 
     def _extend(self, catch: Catch, until: float, now: float) -> None:
@@ -160,7 +163,7 @@ class Bridge:
             self._awaiting[self._send(parser.OFPBarrierRequest(None))] = catch
 
     def _delete(self, catch: Catch) -> None:
-        del self.catches[catch.src_ip]
+        del self.catches[(catch.src_mac, catch.src_ip)]
         self._forget(catch)
         self._send(self._catch_flow(catch, ofp.OFPFC_DELETE_STRICT))
         self.counters['flow_mods'] += 1
@@ -192,7 +195,7 @@ class Bridge:
     def _catch_flow(self, catch: Catch, command: int, hard_timeout: int = 0):
         guard = 'reg%d' % self.settings.guard_reg
         match = parser.OFPMatch(eth_type=0x0800, ip_proto=1, icmpv4_type=0, icmpv4_code=0,
-                                ipv4_dst=catch.src_ip, **{guard: 0})
+                                eth_dst=catch.src_mac, ipv4_dst=catch.src_ip, **{guard: 0})
         actions = [
             parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
                                       controller_id=self.settings.controller_id,

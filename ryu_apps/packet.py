@@ -47,6 +47,7 @@ def echo_request(src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes,
 
 @dataclass(frozen=True)
 class EchoReply:
+    dst_mac: bytes
     src_ip: bytes
     dst_ip: bytes
     ident: int
@@ -86,4 +87,4 @@ def parse_echo_reply(data: bytes) -> EchoReply | None:
     icmp_type, code, _csum, ident, seq = _ICMP.unpack_from(icmp)
     if icmp_type != ECHO_REPLY or code != 0 or checksum(icmp):
         return None
-    return EchoReply(src, dst, ident, seq, icmp[_ICMP.size:])
+    return EchoReply(data[:6], src, dst, ident, seq, icmp[_ICMP.size:])

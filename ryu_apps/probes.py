@@ -12,10 +12,12 @@ deadline `tick` returns. A probe's life:
 
 A confirmed flow is not yet a live one: for a few milliseconds after the FlowMod the
 datapath may go on using flows it cached before, and miss replies (measured: with no
-settle time, 199 of 200 first replies were missed while tenant traffic flowed). So
-until the catch has caught its first reply, a probe's first echo is sent again, same
-sequence number, after catch_settle, then 2x, 4x, ... that, until it is answered or
-times out. A probe never reads unreachable only because its catch flow was new.
+settle time, 199 of 200 first replies were missed while tenant traffic flowed). Each
+path a reply can take has its own cached flow, so one caught reply proves nothing for
+another probe. So while the catch flow is young (RETRANSMIT_WINDOW), a probe's first
+echo is sent again, same sequence number, after catch_settle, then 2x, 4x, ... that,
+until it is answered or times out. A probe never reads unreachable only because its
+catch flow was new; an old catch flow costs no retransmissions.
     tick     -> an echo unanswered after `timeout` is lost; when every echo is
                 answered or lost, the probe is done and its catch released
 """
@@ -34,6 +36,9 @@ from ryu_apps.options import Settings
 TOKEN_BYTES = 16
 # How long a probe waits for the switch to confirm its catch flow before giving up.
 ARM_TIMEOUT = 5.0
+# How long after a catch flow is confirmed first echoes are retransmitted. OVS
+# revalidates its cached flows within milliseconds; this leaves room for a loaded switch.
+RETRANSMIT_WINDOW = 1.0
 RUNNING, DONE, CANCELLED, ERROR = 'running', 'done', 'cancelled', 'error'
 
 
@@ -198,7 +203,8 @@ class Prober:
         self.counters['probes_started'] += 1
         probe = Probe(id=secrets.token_hex(6), request=request, created_at=now)
         probe.frame = self._framer(request, probe.token)
-        probe.catch = bridge.acquire(request.src_ip, now + ARM_TIMEOUT + request.duration, now)
+        probe.catch = bridge.acquire(request.src_mac, request.src_ip,
+                                     now + ARM_TIMEOUT + request.duration, now)
         self.running[probe.id] = probe
         self._schedule(probe, now if probe.catch.ready_at is not None else now + ARM_TIMEOUT)
         return probe
@@ -251,9 +257,9 @@ class Prober:
         request = probe.request
         if (reply.payload != probe.token
                 or reply.src_ip != socket.inet_aton(request.dst_ip)
-                or reply.dst_ip != socket.inet_aton(request.src_ip)):
+                or reply.dst_ip != socket.inet_aton(request.src_ip)
+                or reply.dst_mac != packet.mac_bytes(request.src_mac)):
             return None
-        probe.catch.live = True
         if echo.rtt is not None:
             probe.duplicates += 1
             return probe
@@ -304,7 +310,8 @@ class Prober:
         if len(probe.echoes) < request.count:
             deadlines.append(armed + len(probe.echoes) * request.interval)
         first = probe.echoes[0] if probe.echoes else None
-        if first is not None and first.pending and not catch.live:
+        if (first is not None and first.pending
+                and now < catch.ready_at + RETRANSMIT_WINDOW):
             resend_at = first.last_sent + self._backoff(first.retransmits)
             if now >= resend_at:
                 first.retransmits += 1

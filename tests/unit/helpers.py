@@ -49,8 +49,9 @@ def reply_frame(request_frame: bytes, **changes) -> bytes:
     req = Ether(request_frame)
     icmp = dict(type=0, id=req[ICMP].id, seq=req[ICMP].seq)
     payload = changes.pop('payload', bytes(req[ICMP].payload))
+    eth_dst = changes.pop('eth_dst', req.src)
     icmp.update(changes)
-    return bytes(Ether(src=req.dst, dst=req.src) / IP(src=req[IP].dst, dst=req[IP].src)
+    return bytes(Ether(src=req.dst, dst=eth_dst) / IP(src=req[IP].dst, dst=req[IP].src)
                  / ICMP(**icmp) / payload)
 
 

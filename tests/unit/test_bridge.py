@@ -45,7 +45,7 @@ def test_connect_sets_controller_id_packet_in_config_and_sweeps_our_cookie_only(
 
 def test_catch_flow_copies_replies_to_the_source_to_us_guards_and_resubmits_to_table_0():
     b, sent = bridge()
-    b.acquire('10.0.0.1', until=3.0, now=0.0)
+    b.acquire('02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
     flow_mod, barrier = sent
     assert isinstance(barrier, parser.OFPBarrierRequest)
     flow = wire(flow_mod)
@@ -53,7 +53,7 @@ def test_catch_flow_copies_replies_to_the_source_to_us_guards_and_resubmits_to_t
     assert flow.cookie == SETTINGS.cookie and flow.hard_timeout == 5
     match = dict(flow.match.items())
     assert match == {'eth_type': 0x0800, 'ip_proto': 1, 'icmpv4_type': 0, 'icmpv4_code': 0,
-                     'ipv4_dst': '10.0.0.1', 'reg15': 0}
+                     'eth_dst': '02:00:00:00:00:01', 'ipv4_dst': '10.0.0.1', 'reg15': 0}
     controller, load, resubmit = flow.instructions[0].actions
     assert (controller.controller_id, controller.reason) == (SETTINGS.controller_id,
                                                              ofp.OFPR_ACTION)
@@ -63,12 +63,12 @@ def test_catch_flow_copies_replies_to_the_source_to_us_guards_and_resubmits_to_t
 
 def test_catch_is_extended_in_place_when_a_later_probe_needs_it_longer():
     b, sent = bridge()
-    catch = b.acquire('10.0.0.1', until=3.0, now=0.0)
+    catch = b.acquire('02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
     b.confirmed(sent[1].xid, now=0.001)
     sent.clear()
-    b.acquire('10.0.0.1', until=2.0, now=1.0)
+    b.acquire('02:00:00:00:00:01', '10.0.0.1', until=2.0, now=1.0)
     assert sent == []   # the flow outlives the new probe already
-    b.acquire('10.0.0.1', until=30.0, now=1.0)
+    b.acquire('02:00:00:00:00:01', '10.0.0.1', until=30.0, now=1.0)
     (extend,) = sent     # no barrier: the flow never left the table
     assert extend.command == ofp.OFPFC_ADD and extend.hard_timeout == 31
     assert catch.users == 3
@@ -76,7 +76,7 @@ def test_catch_is_extended_in_place_when_a_later_probe_needs_it_longer():
 
 def test_release_deletes_strictly_by_match_priority_and_cookie():
     b, sent = bridge()
-    catch = b.acquire('10.0.0.1', until=3.0, now=0.0)
+    catch = b.acquire('02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
     b.release(catch, now=1.0)
     delete = wire(sent[-1])
     assert (delete.command, delete.priority) == (ofp.OFPFC_DELETE_STRICT, 65535)
@@ -105,10 +105,10 @@ def test_ports_are_found_by_number_or_name_and_follow_port_status():
 def test_with_a_linger_an_idle_catch_stays_then_goes_and_a_new_probe_reuses_it():
     sent = []
     b = Bridge(1, sent.append, Settings(catch_linger=1.0))
-    catch = b.acquire('10.0.0.1', until=3.0, now=0.0)
+    catch = b.acquire('02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
     b.release(catch, now=2.0)
     assert b.expire(now=2.5) == 3.0 and b.catches   # idle, still in the table
-    assert b.acquire('10.0.0.1', until=4.0, now=2.5) is catch
+    assert b.acquire('02:00:00:00:00:01', '10.0.0.1', until=4.0, now=2.5) is catch
     b.release(catch, now=3.0)
     flow_mods = [m for m in sent if isinstance(m, parser.OFPFlowMod)]
     assert not [m for m in flow_mods if m.command == ofp.OFPFC_DELETE_STRICT]

@@ -29,7 +29,7 @@ def test_echo_request_is_what_scapy_reads_as_a_valid_dyed_ping():
 
 def test_reply_from_scapy_parses_to_its_fields():
     reply = packet.parse_echo_reply(reply_frame(request(seq=9)))
-    assert reply == packet.EchoReply(DST_IP, SRC_IP, 111, 9, TOKEN)
+    assert reply == packet.EchoReply(SRC_MAC, DST_IP, SRC_IP, 111, 9, TOKEN)
 
 
 def test_reply_with_vlan_and_qinq_tags_parses():

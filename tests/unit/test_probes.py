@@ -4,7 +4,7 @@ from ryu.ofproto import ofproto_v1_3_parser as parser
 
 from helpers import SETTINGS, Switch, request
 from ryu_apps.options import Settings
-from ryu_apps.probes import ARM_TIMEOUT, ProbeError, Prober
+from ryu_apps.probes import ARM_TIMEOUT, RETRANSMIT_WINDOW, ProbeError, Prober
 
 SETTLE = SETTINGS.catch_settle
 
@@ -229,7 +229,7 @@ def test_reconnect_sweeps_stale_flows_and_fails_the_old_sessions_probes():
     assert sweep and sweep[0].cookie == SETTINGS.cookie and sweep[0].cookie_mask == 2**64 - 1
 
 
-def test_first_echo_is_resent_with_backoff_until_the_new_catch_flow_catches():
+def test_first_echo_is_resent_with_backoff_until_answered_while_the_catch_flow_is_new():
     prober, switch, probe, _ = armed(count=2, interval=0.5, timeout=1.0)
     t = 0.001 + SETTLE
     prober.tick(t)
@@ -244,7 +244,7 @@ def test_first_echo_is_resent_with_backoff_until_the_new_catch_flow_catches():
     assert gaps == [SETTLE, 2 * SETTLE, 4 * SETTLE]
     assert {o.data for o in switch.packet_outs()} == {first.data}   # same seq, same token
     switch.reply_to(switch.packet_outs()[-1], now=t + 0.0003)
-    assert probe.catch.live and probe.received == 1
+    assert probe.received == 1
     assert probe.echoes[0].rtt == pytest.approx(0.0003)   # from the copy that got through
     result = probe.to_json()
     assert result['sent'] == 1 and result['retransmits'] == 3
@@ -257,13 +257,37 @@ def test_an_unreachable_pair_gets_only_a_handful_of_retransmissions():
     assert 1 + probe.to_json()['retransmits'] == len(switch.packet_outs()) <= 10
 
 
-def test_no_retransmission_once_the_catch_flow_has_caught_a_reply():
+def test_no_retransmission_from_a_catch_flow_older_than_the_window():
     prober, switch, probe, _ = armed(count=2, interval=10, timeout=10)
-    prober.tick(0.01)
-    switch.reply_to(switch.packet_outs()[0], 0.011)   # probe runs on: the catch stays
-    other = prober.start(request(count=1, timeout=1.0), 0.02)
-    run_until_done(prober, other, t=0.02, step=0.001)
+    prober.tick(0.01)   # the first probe keeps the catch flow in place
+    t = 0.001 + SETTLE + RETRANSMIT_WINDOW
+    other = prober.start(request(count=1, timeout=1.0, dst_ip='10.0.0.3'), t)
+    run_until_done(prober, other, t=t, step=0.001)
     assert other.verdict == 'unreachable' and len(switch.packet_outs()) == 2
+
+
+def test_a_reply_on_another_path_does_not_stop_this_probes_retransmissions():
+    # Each path has its own cached datapath flow: vm1 <- vm2 being caught says nothing
+    # about vm1 <- vm3 while the catch flow is young.
+    prober = Prober(SETTINGS)
+    switch = Switch(prober)
+    to_vm2 = prober.start(request(count=1), 0.0)
+    to_vm3 = prober.start(request(count=1, dst_ip='10.0.0.3'), 0.0)
+    switch.confirm_all(0.001)
+    prober.tick(0.01)
+    switch.reply_to(switch.packet_outs()[0], 0.011)
+    assert to_vm2.verdict == 'reachable'
+    run_until_done(prober, to_vm3, t=0.011, step=0.001)
+    assert to_vm3.to_json()['retransmits'] >= 5
+
+
+def test_a_reply_not_addressed_to_the_source_vm_does_not_count():
+    # e.g. the reply crossing the source's bridge on its way to a router
+    prober, switch, probe, _ = armed(count=1)
+    prober.tick(0.01)
+    out = switch.packet_outs()[0]
+    assert switch.reply_to(out, 0.011, eth_dst='02:00:00:00:00:fe') is None
+    assert switch.reply_to(out, 0.012) is probe
 
 
 def test_a_batch_starts_all_or_none():
