@@ -76,7 +76,8 @@ class Run:
 @dataclass
 class Probe:
     """A probe to try and the verdict it must get. `via`: the node whose interface on the
-    source's bridge is the next hop (a router), so its MAC is the probe's dst_mac."""
+    source's subnet (else on its bridge) is the next hop (a router), so its MAC is the
+    probe's dst_mac."""
     src: str
     dst: str
     expect: str = 'reachable'

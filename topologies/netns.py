@@ -6,12 +6,16 @@ disabled on every veth we create so that captures only show the traffic a test s
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import hashlib
 import ipaddress
 import logging
 import os
+import socket
+import struct
 import subprocess
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IFNAMSIZ = 15  # longest Linux interface name
+_CLONE_NEWNET = 0x40000000
 
 
 class CommandError(RuntimeError):
@@ -76,18 +81,31 @@ def link_exists(ifname: str, netns: str | None = None) -> bool:
     return subprocess.run(cmd, capture_output=True).returncode == 0
 
 
+@contextlib.contextmanager
+def entered(netns: str | None):
+    """Run the block in `netns`: this thread only (setns(2)), without a subprocess, so
+    sockets and /proc/sys/net opened in it are the namespace's. Back home afterwards."""
+    if not netns:
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def setns(fd: int) -> None:
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns: {os.strerror(err)}")
+
+    with open("/proc/thread-self/ns/net") as home, open(f"/run/netns/{netns}") as there:
+        setns(there.fileno())
+        try:
+            yield
+        finally:
+            setns(home.fileno())
+
+
 def disable_ipv6(ifname: str, netns: str | None = None) -> None:
-    run(["sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1"], netns=netns)
-
-
-# `ethtool -K IF tx off` without ethtool (not installed here): SIOCETHTOOL/ETHTOOL_STXCSUM.
-_TX_CSUM_OFF = """
-import ctypes, fcntl, socket, struct, sys
-value = ctypes.create_string_buffer(struct.pack("II", 0x17, 0))  # ETHTOOL_STXCSUM, off
-ifreq = struct.pack("16sP", sys.argv[1].encode(), ctypes.addressof(value)).ljust(40, b"\\0")
-with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-    fcntl.ioctl(s.fileno(), 0x8946, ifreq)  # SIOCETHTOOL
-"""
+    with entered(netns), open(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "w") as f:
+        f.write("1")
 
 
 def disable_tx_checksum(ifname: str, netns: str | None = None) -> None:
@@ -97,7 +115,11 @@ def disable_tx_checksum(ifname: str, netns: str | None = None) -> None:
     they are; with checksum offload on, a guest's TCP/UDP packets still have partial
     checksums then, and the receiver drops them. (ICMP is checksummed by ping itself.)
     """
-    run([sys.executable, "-c", _TX_CSUM_OFF, ifname], netns=netns)
+    # `ethtool -K IF tx off` without ethtool (not installed here): SIOCETHTOOL/ETHTOOL_STXCSUM.
+    value = ctypes.create_string_buffer(struct.pack("II", 0x17, 0))  # ETHTOOL_STXCSUM, off
+    ifreq = struct.pack("16sP", ifname.encode(), ctypes.addressof(value)).ljust(40, b"\0")
+    with entered(netns), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s.fileno(), 0x8946, ifreq)  # SIOCETHTOOL
 
 
 class Namespace:

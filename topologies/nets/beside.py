@@ -1,0 +1,56 @@
+"""A bridge run by another controller, ryu.app.simple_switch_13 in its own ryu-manager,
+with the probe app added as a second controller (README: "a bridge that already has a
+controller").
+
+simple_switch_13 owns the flow table: its table-miss flow sends every unknown packet to
+it, and it installs a flow (in_port, eth_src, eth_dst) for each pair it has seen talk;
+the bridge gets no NORMAL flow (`flows=[]`). `setup` waits for its table-miss flow and
+lets vm1, vm2 and vm3 ping each other once, so it has learned them before anything is
+probed and the flow table stays put while we probe. quiet1 and quiet2 never talk during
+setup or probing: a test pings between them afterwards to show simple_switch_13 still
+learns and switches.
+"""
+from itertools import combinations
+
+from topologies.model import Bridge, Fault, Host, Iface, Node, Probe, Run, Topology
+
+TALKERS = {'vm1': '10.0.0.1', 'vm2': '10.0.0.2', 'vm3': '10.0.0.3'}
+QUIET = {'quiet1': '10.0.0.11', 'quiet2': '10.0.0.12'}
+# simple_switch_13 connects on its own time; until its table-miss flow is in, the bridge
+# (fail_mode=secure, no flows) drops everything.
+WAIT_FOR_OTHER_CONTROLLER = [
+    'sh', '-c', 'until ovs-ofctl dump-flows br0 | grep -q actions=CONTROLLER; do sleep 0.05; done']
+
+TOPOLOGY = Topology(
+    name='beside',
+    description='A bridge switched by ryu.app.simple_switch_13 in another ryu-manager, '
+                'the probe app beside it as a second controller.',
+    diagram='''
+    simple_switch_13 (its own ryu-manager)     probe app
+                        \\                      /
+                         +-- 2 controllers --+
+                                  |
+    vm1    10.0.0.1  --+          |
+    vm2    10.0.0.2  --+          |
+    vm3    10.0.0.3  --+------ hv1/br0   (simple_switch_13's flows only, no NORMAL)
+    quiet1 10.0.0.11 --+
+    quiet2 10.0.0.12 --+
+''',
+    hosts=[Host('hv1', [Bridge('br0', dpid=0x1, flows=[],
+                               other_controller='ryu.app.simple_switch_13')])],
+    nodes=[Node(name, [Iface('hv1/br0', ip + '/24')]) for name, ip in {**TALKERS, **QUIET}.items()],
+    setup=[Run('hv1', WAIT_FOR_OTHER_CONTROLLER)] + [
+        Run(a, ['ping', '-n', '-q', '-c', '1', '-w', '5', TALKERS[b]])
+        for a, b in combinations(TALKERS, 2)],
+    probes=[Probe(a, b) for a in TALKERS for b in TALKERS if a != b],
+    faults={
+        'sg-drop': Fault('ICMP to vm2 dropped at its port (a security group)',
+                         [Run('hv1', ['ovs-ofctl', 'add-flow', 'br0',
+                                      'priority=100,icmp,nw_dst=10.0.0.2,actions=drop'])],
+                         Probe('vm1', 'vm2', 'unreachable')),
+        'link-down': Fault("vm2's link is down",
+                           [Run('vm2', ['ip', 'link', 'set', 'eth0', 'down'])],
+                           Probe('vm1', 'vm2', 'unreachable')),
+    },
+    tenant_ping=('vm1', 'vm2'),
+)

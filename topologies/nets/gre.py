@@ -1,0 +1,87 @@
+"""VLANs across two hypervisors over a GRE tunnel (seed 002, experiments 4-5).
+
+`tunnelled(kind)` builds it for any OVS tunnel type; vxlan.py reuses it. Userspace
+tunnels need an underlay: each tunnel endpoint is the address of br-phy's internal port,
+and OVS finds the remote endpoint's MAC only by snooping ARP replies to br-phy (until then
+tunnelled packets are dropped). So `setup` has each host's kernel ARP for the other
+endpoint, and checks that OVS learned it (`ovs-appctl tnl/neigh/show`).
+
+The MTU is 1500 everywhere, so a VM's full-size packet does not fit the tunnel (GRE adds
+42 bytes with the VLAN tag, VXLAN 54) and is dropped without an ICMP error (ovs-vswitchd
+logs "Message too long"). Probes are small and do not notice.
+"""
+from topologies.model import (Bridge, Fault, Host, Iface, Link, Node, Port, Probe, Run,
+                              Topology)
+
+ENDPOINTS = {'hv1': '172.16.0.1', 'hv2': '172.16.0.2'}
+PEERS = [('hv1', 'hv2'), ('hv2', 'hv1')]
+VMS = [('vm1', 'hv1', 10), ('vm2', 'hv1', 11), ('vm3', 'hv2', 10), ('vm4', 'hv2', 11)]
+
+DIAGRAM = '''
+    hv1                                               hv2
+    vm1 10.0.0.1 (tag 10) --+                       +-- vm3 10.0.0.3 (tag 10)
+    vm2 10.0.0.2 (tag 11) --+-- br-int     br-int --+-- vm4 10.0.0.4 (tag 11)
+                                {tun:>6} ~~~~~ {tun:<6}      {kind}, a trunk: carries VLAN tags
+                                  :          :
+                     172.16.0.1 br-phy === br-phy 172.16.0.2    underlay (veth), not probed
+'''
+
+
+def warm_up() -> list[Run]:
+    """Each host's OVS learns the other endpoint's MAC from an ARP reply its kernel asked for.
+
+    arp_ignore=1 first: a host's kernel sees the underlay veth's packets too (the
+    userspace datapath reads them with a packet socket) and would answer ARP there as
+    well, with the veth's MAC; only br-phy's answer is right.
+    """
+    runs = [Run(host, ['sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=1']) for host in ENDPOINTS]
+    for host, peer in PEERS:
+        peer_ip = ENDPOINTS[peer]
+        runs += [Run(host, ['ip', 'neigh', 'flush', 'dev', 'br-phy']),
+                 Run(host, ['ping', '-n', '-q', '-c', '1', '-W', '2', peer_ip]),
+                 Run(host, ['sh', '-c', 'ovs-appctl tnl/neigh/show | grep -qwF ' + peer_ip])]
+    return runs
+
+
+def tunnelled(kind: str) -> Topology:
+    """Two hypervisors whose br-int are joined by a `kind` tunnel over br-phy."""
+    tunnel = kind + '0'
+    hosts = [Host(host, [
+        Bridge('br-int', dpid=2 * i + 1, ports=[
+            Port(tunnel, kind, {'remote_ip': ENDPOINTS[peer]})]),
+        Bridge('br-phy', dpid=2 * i + 2, probed=False, ip=ENDPOINTS[host] + '/24'),
+    ]) for i, (host, peer) in enumerate(PEERS)]
+    return Topology(
+        name=kind,
+        description='VLANs 10 and 11 on two hypervisors, their br-int joined by a %s '
+                    'tunnel over br-phy (seed 002, experiments 4-5).' % kind.upper(),
+        diagram=DIAGRAM.format(tun=tunnel, kind=kind.upper()),
+        hosts=hosts,
+        links=[Link('hv1/br-phy', 'hv2/br-phy')],
+        nodes=[Node(vm, [Iface(host + '/br-int', '10.0.0.%d/24' % n, tag=tag)])
+               for n, (vm, host, tag) in enumerate(VMS, 1)],
+        setup=warm_up(),
+        probes=[Probe('vm1', 'vm3'), Probe('vm3', 'vm1'),
+                Probe('vm2', 'vm4'), Probe('vm4', 'vm2'),
+                Probe('vm1', 'vm2', 'unreachable'), Probe('vm1', 'vm4', 'unreachable'),
+                Probe('vm3', 'vm2', 'unreachable')],
+        faults={
+            'tunnel-removed': Fault('the %s port of hv1/br-int deleted' % tunnel,
+                                    [Run('hv1', ['ovs-vsctl', 'del-port', 'br-int', tunnel])],
+                                    Probe('vm1', 'vm3', 'unreachable')),
+            'vlan-changed': Fault("vm3's port moved to VLAN 11",
+                                  [Run('hv2', ['ovs-vsctl', 'set', 'port', 'vm3', 'tag=11'])],
+                                  Probe('vm1', 'vm3', 'unreachable')),
+            'sg-drop': Fault('ICMP to vm3 dropped at its port (a security group)',
+                             [Run('hv2', ['ovs-ofctl', 'add-flow', 'br-int',
+                                          'priority=100,icmp,nw_dst=10.0.0.3,actions=drop'])],
+                             Probe('vm1', 'vm3', 'unreachable')),
+            'link-down': Fault("vm3's link is down",
+                               [Run('vm3', ['ip', 'link', 'set', 'eth0', 'down'])],
+                               Probe('vm1', 'vm3', 'unreachable')),
+        },
+        tenant_ping=('vm1', 'vm3'),
+    )
+
+
+TOPOLOGY = tunnelled('gre')
