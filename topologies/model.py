@@ -104,3 +104,30 @@ class Topology:
     probes: list[Probe] = field(default_factory=list)
     faults: dict[str, Fault] = field(default_factory=dict)
     tenant_ping: tuple[str, str] | None = None         # a reachable pair for tenant traffic
+
+
+# --- the usual faults, each turning `probe` unreachable ------------------------------
+
+def _unreachable(probe: Probe) -> Probe:
+    return Probe(probe.src, probe.dst, 'unreachable', probe.via)
+
+
+def sg_drop(probe: Probe, host: str, bridge: str, dst_ip: str) -> Fault:
+    """ICMP to the probe's destination dropped on its bridge, as a security group would."""
+    return Fault('ICMP to %s dropped at its port (a security group)' % probe.dst,
+                 [Run(host, ['ovs-ofctl', 'add-flow', bridge,
+                             'priority=100,icmp,nw_dst=%s,actions=drop' % dst_ip])],
+                 _unreachable(probe))
+
+
+def link_down(probe: Probe) -> Fault:
+    """The destination VM's link down."""
+    return Fault("%s's link is down" % probe.dst,
+                 [Run(probe.dst, ['ip', 'link', 'set', 'eth0', 'down'])], _unreachable(probe))
+
+
+def vlan_changed(probe: Probe, host: str, port: str, tag: int, why: str = '') -> Fault:
+    """An OVS port moved to another access VLAN."""
+    return Fault("%s's port moved to VLAN %d%s" % (port, tag, why),
+                 [Run(host, ['ovs-vsctl', 'set', 'port', port, 'tag=%d' % tag])],
+                 _unreachable(probe))

@@ -12,7 +12,7 @@ learns and switches.
 """
 from itertools import combinations
 
-from topologies.model import Bridge, Fault, Host, Iface, Node, Probe, Run, Topology
+from topologies.model import Bridge, Host, Iface, Node, Probe, Run, Topology, link_down, sg_drop
 
 TALKERS = {'vm1': '10.0.0.1', 'vm2': '10.0.0.2', 'vm3': '10.0.0.3'}
 QUIET = {'quiet1': '10.0.0.11', 'quiet2': '10.0.0.12'}
@@ -44,13 +44,8 @@ TOPOLOGY = Topology(
         for a, b in combinations(TALKERS, 2)],
     probes=[Probe(a, b) for a in TALKERS for b in TALKERS if a != b],
     faults={
-        'sg-drop': Fault('ICMP to vm2 dropped at its port (a security group)',
-                         [Run('hv1', ['ovs-ofctl', 'add-flow', 'br0',
-                                      'priority=100,icmp,nw_dst=10.0.0.2,actions=drop'])],
-                         Probe('vm1', 'vm2', 'unreachable')),
-        'link-down': Fault("vm2's link is down",
-                           [Run('vm2', ['ip', 'link', 'set', 'eth0', 'down'])],
-                           Probe('vm1', 'vm2', 'unreachable')),
+        'sg-drop': sg_drop(Probe('vm1', 'vm2'), 'hv1', 'br0', '10.0.0.2'),
+        'link-down': link_down(Probe('vm1', 'vm2')),
     },
     tenant_ping=('vm1', 'vm2'),
 )

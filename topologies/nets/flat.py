@@ -1,5 +1,5 @@
 """One bridge, two VMs (seed 003)."""
-from topologies.model import Bridge, Fault, Host, Iface, Node, Probe, Run, Topology
+from topologies.model import Bridge, Host, Iface, Node, Probe, Topology, link_down, sg_drop
 
 TOPOLOGY = Topology(
     name='flat',
@@ -14,13 +14,8 @@ TOPOLOGY = Topology(
            Node('vm2', [Iface('hv1/br0', '10.0.0.2/24')])],
     probes=[Probe('vm1', 'vm2'), Probe('vm2', 'vm1')],
     faults={
-        'sg-drop': Fault('ICMP to vm2 dropped at its port (a security group)',
-                         [Run('hv1', ['ovs-ofctl', 'add-flow', 'br0',
-                                      'priority=100,icmp,nw_dst=10.0.0.2,actions=drop'])],
-                         Probe('vm1', 'vm2', 'unreachable')),
-        'link-down': Fault("vm2's link is down",
-                           [Run('vm2', ['ip', 'link', 'set', 'eth0', 'down'])],
-                           Probe('vm1', 'vm2', 'unreachable')),
+        'sg-drop': sg_drop(Probe('vm1', 'vm2'), 'hv1', 'br0', '10.0.0.2'),
+        'link-down': link_down(Probe('vm1', 'vm2')),
     },
     tenant_ping=('vm1', 'vm2'),
 )

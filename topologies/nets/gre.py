@@ -10,8 +10,8 @@ The MTU is 1500 everywhere, so a VM's full-size packet does not fit the tunnel (
 42 bytes with the VLAN tag, VXLAN 54) and is dropped without an ICMP error (ovs-vswitchd
 logs "Message too long"). Probes are small and do not notice.
 """
-from topologies.model import (Bridge, Fault, Host, Iface, Link, Node, Port, Probe, Run,
-                              Topology)
+from topologies.model import (Bridge, Fault, Host, Iface, Link, Node, Port,
+                              Probe, Run, Topology, link_down, sg_drop, vlan_changed)
 
 ENDPOINTS = {'hv1': '172.16.0.1', 'hv2': '172.16.0.2'}
 PEERS = [('hv1', 'hv2'), ('hv2', 'hv1')]
@@ -69,16 +69,9 @@ def tunnelled(kind: str) -> Topology:
             'tunnel-removed': Fault('the %s port of hv1/br-int deleted' % tunnel,
                                     [Run('hv1', ['ovs-vsctl', 'del-port', 'br-int', tunnel])],
                                     Probe('vm1', 'vm3', 'unreachable')),
-            'vlan-changed': Fault("vm3's port moved to VLAN 11",
-                                  [Run('hv2', ['ovs-vsctl', 'set', 'port', 'vm3', 'tag=11'])],
-                                  Probe('vm1', 'vm3', 'unreachable')),
-            'sg-drop': Fault('ICMP to vm3 dropped at its port (a security group)',
-                             [Run('hv2', ['ovs-ofctl', 'add-flow', 'br-int',
-                                          'priority=100,icmp,nw_dst=10.0.0.3,actions=drop'])],
-                             Probe('vm1', 'vm3', 'unreachable')),
-            'link-down': Fault("vm3's link is down",
-                               [Run('vm3', ['ip', 'link', 'set', 'eth0', 'down'])],
-                               Probe('vm1', 'vm3', 'unreachable')),
+            'vlan-changed': vlan_changed(Probe('vm1', 'vm3'), 'hv2', 'vm3', 11),
+            'sg-drop': sg_drop(Probe('vm1', 'vm3'), 'hv2', 'br-int', '10.0.0.3'),
+            'link-down': link_down(Probe('vm1', 'vm3')),
         },
         tenant_ping=('vm1', 'vm3'),
     )

@@ -10,7 +10,8 @@ the remote endpoint only from ARP replies it sees on br-phy), then makes every M
 the tunnel: every flow br-tun will learn is there before a baseline is taken, and the same
 traffic later re-learns it with the same text (only its hard_age changes).
 """
-from topologies.model import Bridge, Fault, Host, Iface, Link, Node, Port, Probe, Run, Topology
+from topologies.model import (Bridge, Fault, Host, Iface, Link, Node, Port,
+                              Probe, Run, Topology, link_down, vlan_changed)
 
 VLAN, VNI = 1, 0x64                   # the network's hypervisor-local VLAN and its VXLAN id
 LEARN_COOKIE = '0xb8a7772eecbcd5b8'   # of the flows br-tun learns in table 20 (seed 001)
@@ -133,16 +134,13 @@ TOPOLOGY = Topology(
         'sg-drop': Fault('ICMP to vm3 dropped at its port (a security group)',
                          [Run('hv2', ['ovs-ofctl', 'add-flow', 'br-int', icmp_drop('vm3')])],
                          Probe('vm1', 'vm3', 'unreachable')),
-        'link-down': Fault("vm3's link is down",
-                           [Run('vm3', ['ip', 'link', 'set', 'eth0', 'down'])],
-                           Probe('vm1', 'vm3', 'unreachable')),
+        'link-down': link_down(Probe('vm1', 'vm3')),
         'tunnel-removed': Fault(
             "hv1's VXLAN port to hv2 deleted from br-tun",
             [Run('hv1', ['ovs-vsctl', 'del-port', 'br-tun', tunnel('hv2')])],
             Probe('vm1', 'vm3', 'unreachable')),
-        'vlan-changed': Fault("vm3's port moved to local VLAN 2, which br-tun maps to no VNI",
-                              [Run('hv2', ['ovs-vsctl', 'set', 'port', 'vm3', 'tag=2'])],
-                              Probe('vm1', 'vm3', 'unreachable')),
+        'vlan-changed': vlan_changed(Probe('vm1', 'vm3'), 'hv2', 'vm3', 2,
+                                     ', which br-tun maps to no VNI'),
     },
     tenant_ping=('vm1', 'vm3'),
 )

@@ -6,7 +6,8 @@ The outside host answers only what the gateway masqueraded (10.1.0.0/24): its re
 comes back to the gateway and is de-NATed there, identifier 111 restored even when
 conntrack had to change it (vm1 and vm2 probe ext at once, so one of them clashes).
 """
-from topologies.model import Bridge, Fault, Host, Iface, Node, Probe, Run, Topology
+from topologies.model import (Bridge, Fault, Host, Iface, Node, Probe, Run,
+                              Topology, link_down, sg_drop)
 
 BR = 'hv1/br0'
 INSIDE, OTHER, OUTSIDE = 10, 20, 30      # VLANs: 10.1.0.0/24, 10.2.0.0/24, 203.0.113.0/24
@@ -58,13 +59,8 @@ TOPOLOGY = Topology(
         Probe('vm3', 'ext', 'unreachable', via='r1'),   # not NATed: ext has no route back
     ],
     faults={
-        'sg-drop': Fault('ICMP to vm3 dropped at its port (a security group)',
-                         [Run('hv1', ['ovs-ofctl', 'add-flow', 'br0',
-                                      'priority=100,icmp,nw_dst=10.2.0.13,actions=drop'])],
-                         Probe('vm1', 'vm3', 'unreachable', via='r1')),
-        'link-down': Fault("vm3's link is down",
-                           [Run('vm3', ['ip', 'link', 'set', 'eth0', 'down'])],
-                           Probe('vm1', 'vm3', 'unreachable', via='r1')),
+        'sg-drop': sg_drop(Probe('vm1', 'vm3', via='r1'), 'hv1', 'br0', '10.2.0.13'),
+        'link-down': link_down(Probe('vm1', 'vm3', via='r1')),
         'forwarding-off': Fault('the router does not forward (ip_forward=0)',
                                 [Run('r1', sysctl('net.ipv4.ip_forward=0'))],
                                 Probe('vm1', 'vm3', 'unreachable', via='r1')),

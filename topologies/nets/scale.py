@@ -7,7 +7,7 @@ every other VM, all reachable.
 """
 import os
 
-from topologies.model import Bridge, Fault, Host, Iface, Link, Node, Probe, Run, Topology
+from topologies.model import Bridge, Host, Iface, Link, Node, Probe, Topology, link_down, sg_drop
 
 HOSTS = int(os.environ.get('RYU_PROBE_SCALE_HOSTS', 20))
 VMS = int(os.environ.get('RYU_PROBE_SCALE_VMS', 5))
@@ -42,14 +42,8 @@ TOPOLOGY = Topology(
     probes=[Probe(FIRST, vm(h, v)) for h in range(1, HOSTS + 1) for v in range(1, VMS + 1)
             if vm(h, v) != FIRST],
     faults={
-        'sg-drop': Fault('ICMP to %s dropped at its port (a security group)' % LAST,
-                         [Run('hv%d' % HOSTS, ['ovs-ofctl', 'add-flow', 'br-int',
-                                               'priority=100,icmp,nw_dst=%s,actions=drop'
-                                               % ip(HOSTS, VMS)])],
-                         Probe(FIRST, LAST, 'unreachable')),
-        'link-down': Fault("%s's link is down" % LAST,
-                           [Run(LAST, ['ip', 'link', 'set', 'eth0', 'down'])],
-                           Probe(FIRST, LAST, 'unreachable')),
+        'sg-drop': sg_drop(Probe(FIRST, LAST), 'hv%d' % HOSTS, 'br-int', ip(HOSTS, VMS)),
+        'link-down': link_down(Probe(FIRST, LAST)),
     },
     tenant_ping=(vm(1, 2), LAST),
 )

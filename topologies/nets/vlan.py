@@ -1,5 +1,6 @@
 """VLAN access ports on two bridges joined by a trunk (seed 002, experiment 2)."""
-from topologies.model import Bridge, Fault, Host, Iface, Link, Node, Probe, Run, Topology
+from topologies.model import (Bridge, Host, Iface, Link, Node, Probe, Topology,
+                              link_down, sg_drop, vlan_changed)
 
 TOPOLOGY = Topology(
     name='vlan',
@@ -17,16 +18,9 @@ TOPOLOGY = Topology(
     probes=[Probe('vm1', 'vm3'), Probe('vm3', 'vm1'),
             Probe('vm1', 'vm2', 'unreachable'), Probe('vm2', 'vm3', 'unreachable')],
     faults={
-        'vlan-changed': Fault("vm3's port moved to VLAN 11",
-                              [Run('hv1', ['ovs-vsctl', 'set', 'port', 'vm3', 'tag=11'])],
-                              Probe('vm1', 'vm3', 'unreachable')),
-        'sg-drop': Fault('ICMP to vm3 dropped at its port (a security group)',
-                         [Run('hv1', ['ovs-ofctl', 'add-flow', 'br1-in',
-                                      'priority=100,icmp,nw_dst=10.0.0.3,actions=drop'])],
-                         Probe('vm1', 'vm3', 'unreachable')),
-        'link-down': Fault("vm3's link is down",
-                           [Run('vm3', ['ip', 'link', 'set', 'eth0', 'down'])],
-                           Probe('vm1', 'vm3', 'unreachable')),
+        'vlan-changed': vlan_changed(Probe('vm1', 'vm3'), 'hv1', 'vm3', 11),
+        'sg-drop': sg_drop(Probe('vm1', 'vm3'), 'hv1', 'br1-in', '10.0.0.3'),
+        'link-down': link_down(Probe('vm1', 'vm3')),
     },
     tenant_ping=('vm1', 'vm3'),
 )
