@@ -78,7 +78,10 @@ class Bench:
         for step in (self.original, self.latency, self.throughput, self.mesh, self.memory,
                      self.tenant, self.latency_with_linger):
             print('measuring: %s ...' % step.__name__, flush=True)
-            rows += step()
+            done = step()
+            for row in done:
+                print('  %s | %s | %s' % row[1:], flush=True)
+            rows += done
         return rows
 
     # 1 -------------------------------------------------------------------------------
