@@ -17,7 +17,7 @@ from bench import measure
 from topologies import engine
 from topologies.controller import ROOT, ProbeController
 
-CONFIG = '[probe]\nmax_active_probes = 5000\nmax_count = 100000\nmax_results = 10000\n'
+CONFIG = '[probe]\nmax_active_probes = 5000\nmax_count = 10000\nmax_results = 10000\n'
 
 
 def machine() -> str:

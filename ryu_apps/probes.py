@@ -4,22 +4,23 @@
 it switch events and the time (`now`, monotonic seconds) and calls `tick(now)` at the
 deadline `tick` returns. A probe's life:
 
-    start    -> the bridge installs (or shares) the pair's catch flow, plus a barrier
+    start    -> the bridge installs (or shares) the source's catch flow, plus a barrier
     confirmed-> the barrier reply arms the probe `catch_settle` seconds later
     tick     -> echo i goes out at armed + i * interval, with a sequence number unique
                 among the bridge's outstanding echoes and the probe's secret token
     reply    -> a PacketIn counts if dye, sequence, addresses and token all match
+    tick     -> an echo unanswered after `timeout` is lost; when every echo is
+                answered or lost, the probe is done and its catch released
 
 A confirmed flow is not yet a live one: for a few milliseconds after the FlowMod the
 datapath may go on using flows it cached before, and miss replies (measured: with no
 settle time, 199 of 200 first replies were missed while tenant traffic flowed). Each
 path a reply can take has its own cached flow, so one caught reply proves nothing for
-another probe. So while the catch flow is young (RETRANSMIT_WINDOW), a probe's first
-echo is sent again, same sequence number, after catch_settle, then 2x, 4x, ... that,
-until it is answered or times out. A probe never reads unreachable only because its
-catch flow was new; an old catch flow costs no retransmissions.
-    tick     -> an echo unanswered after `timeout` is lost; when every echo is
-                answered or lost, the probe is done and its catch released
+another probe. So while the catch flow is young (RETRANSMIT_WINDOW catch_settles), a
+probe's first echo is sent again, same sequence number, after catch_settle, then 2x,
+4x, ... that, until it is answered. A probe does not read unreachable because its catch
+flow was new; an old catch flow costs no retransmissions, and the window is short so
+that a sweep of a congested network does not add to the congestion.
 """
 import collections
 import heapq
@@ -36,9 +37,10 @@ from ryu_apps.options import Settings
 TOKEN_BYTES = 16
 # How long a probe waits for the switch to confirm its catch flow before giving up.
 ARM_TIMEOUT = 5.0
-# How long after a catch flow is confirmed first echoes are retransmitted. OVS
-# revalidates its cached flows within milliseconds; this leaves room for a loaded switch.
-RETRANSMIT_WINDOW = 1.0
+# For how many catch_settles after a catch flow is confirmed first echoes are
+# retransmitted (50 ms by default: OVS revalidated its cached flows within 5 ms here;
+# a loaded switch wants a larger catch_settle, which widens the window too).
+RETRANSMIT_WINDOW = 25
 RUNNING, DONE, CANCELLED, ERROR = 'running', 'done', 'cancelled', 'error'
 
 
@@ -311,7 +313,7 @@ class Prober:
             deadlines.append(armed + len(probe.echoes) * request.interval)
         first = probe.echoes[0] if probe.echoes else None
         if (first is not None and first.pending
-                and now < catch.ready_at + RETRANSMIT_WINDOW):
+                and now < catch.ready_at + RETRANSMIT_WINDOW * self._backoff(0)):
             resend_at = first.last_sent + self._backoff(first.retransmits)
             if now >= resend_at:
                 first.retransmits += 1

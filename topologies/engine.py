@@ -41,6 +41,23 @@ DHCLIENT_SCRIPT = os.path.join(os.path.dirname(__file__), 'dhclient-script.sh')
 RYU_MANAGER = os.path.join(os.path.dirname(sys.executable), 'ryu-manager')
 
 
+# The kernel's ARP table, and its limits, are shared by every namespace on the machine:
+# 50 VMs talking to each other need 2,450 entries, and past gc_thresh3 (1,024 by default)
+# the kernel drops packets ("neighbor table overflow"). Topologies raise them (never lower).
+NEIGHBOUR_LIMITS = {'gc_thresh1': 8192, 'gc_thresh2': 32768, 'gc_thresh3': 65536}
+
+
+def raise_neighbour_limits() -> None:
+    for name, wanted in NEIGHBOUR_LIMITS.items():
+        for family in ('ipv4', 'ipv6'):
+            path = '/proc/sys/net/%s/neigh/default/%s' % (family, name)
+            with open(path) as f:
+                if int(f.read()) >= wanted:
+                    continue
+            with open(path, 'w') as f:
+                f.write(str(wanted))
+
+
 class TopologyError(RuntimeError):
     """A topology could not come up; the message names the step that failed."""
 
@@ -290,6 +307,7 @@ class _Builder:
 
     def build(self, faults) -> None:
         os.makedirs(self.dir)
+        raise_neighbour_limits()
         topo = self.topology
         for host in topo.hosts:
             self.step = 'host %s' % host.name

@@ -118,3 +118,37 @@ def pytest_runtest_makereport(item, call):
         if app is not None:
             dump.append('--- ryu-manager log (tail)\n' + app.log()[-8000:])
         report.sections.append(('topology dump', '\n'.join(dump)))
+
+
+def test_down_after_up_was_killed_half_way_leaves_nothing(tmp_path):
+    import signal
+    import sys
+    import time
+    env = dict(os.environ, RYU_PROBE_SCALE_HOSTS='6')
+    up = subprocess.Popen([sys.executable, '-m', 'topologies', 'up', 'scale', '--controller',
+                           'tcp:127.0.0.1:9'], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    base = os.path.join(engine.RUN_ROOT, 'scale')
+    deadline = time.monotonic() + 20
+    while not os.path.exists(os.path.join(base, 'hv3')) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    up.send_signal(signal.SIGKILL)
+    up.wait()
+    pids = []
+    for root, _, files in os.walk(base):
+        pids += [int(open(os.path.join(root, f)).read().split()[0]) for f in files
+                 if f.endswith('.pid')]
+    assert pids, 'up was killed before it started anything'
+    subprocess.run([sys.executable, '-m', 'topologies', 'down', 'scale'], check=True, env=env)
+    assert_gone('scale')
+    for pid in pids:
+        assert not os.path.exists('/proc/%d' % pid) or open(
+            '/proc/%d/stat' % pid).read().split(') ')[1][0] == 'Z'
+
+
+def test_two_topologies_up_at_once_on_one_app(request, app):
+    flat, vlan = bring_up(request, app, 'flat'), bring_up(request, app, 'vlan')
+    assert not {d for _, _, d in flat.probed_bridges()} & {d for _, _, d in vlan.probed_bridges()}
+    for network in (flat, vlan):
+        results = probe_all(app, network, network.topology.probes)
+        assert [verdict for _, verdict, _ in results] == [p.expect for p in network.topology.probes]

@@ -254,13 +254,13 @@ def test_an_unreachable_pair_gets_only_a_handful_of_retransmissions():
     prober, switch, probe, _ = armed(count=1, timeout=1.0)
     run_until_done(prober, probe, step=0.001)
     assert probe.verdict == 'unreachable'
-    assert 1 + probe.to_json()['retransmits'] == len(switch.packet_outs()) <= 10
+    assert 1 + probe.to_json()['retransmits'] == len(switch.packet_outs()) <= 6
 
 
 def test_no_retransmission_from_a_catch_flow_older_than_the_window():
     prober, switch, probe, _ = armed(count=2, interval=10, timeout=10)
     prober.tick(0.01)   # the first probe keeps the catch flow in place
-    t = 0.001 + SETTLE + RETRANSMIT_WINDOW
+    t = 0.001 + SETTLE + RETRANSMIT_WINDOW * SETTLE
     other = prober.start(request(count=1, timeout=1.0, dst_ip='10.0.0.3'), t)
     run_until_done(prober, other, t=t, step=0.001)
     assert other.verdict == 'unreachable' and len(switch.packet_outs()) == 2
@@ -278,7 +278,7 @@ def test_a_reply_on_another_path_does_not_stop_this_probes_retransmissions():
     switch.reply_to(switch.packet_outs()[0], 0.011)
     assert to_vm2.verdict == 'reachable'
     run_until_done(prober, to_vm3, t=0.011, step=0.001)
-    assert to_vm3.to_json()['retransmits'] >= 5
+    assert to_vm3.to_json()['retransmits'] >= 3
 
 
 def test_a_reply_not_addressed_to_the_source_vm_does_not_count():
