@@ -12,6 +12,8 @@ unix socket in the OVS run dir, relayed by socat to the controller's TCP address
 address is ever added to the root namespace.
 """
 import concurrent.futures
+import contextlib
+import fcntl
 import importlib
 import importlib.util
 import ipaddress
@@ -220,12 +222,28 @@ def _next_hop(hops: dict[str, str], src: dict) -> str:
 
 # --- up and down --------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _locked(instance: str):
+    """One up or down of an instance at a time (a down racing an up would orphan the
+    daemons the up starts after down looked)."""
+    if not NAME.match(instance):
+        raise TopologyError('instance name %r: use 1-12 lowercase letters and digits' % instance)
+    os.makedirs(RUN_ROOT, exist_ok=True)
+    with open(os.path.join(RUN_ROOT, '.%s.lock' % instance), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def up(topology: Topology, controller: str | None = DEFAULT_CONTROLLER,
        faults: tuple[str, ...] = (), instance: str | None = None) -> Network:
     """Bring the topology up (idempotent: an identical instance that is up is kept)."""
     instance = instance or topology.name
-    if not NAME.match(instance):
-        raise TopologyError('instance name %r: use 1-12 lowercase letters and digits' % instance)
+    with _locked(instance):
+        return _up(topology, controller, faults, instance)
+
+
+def _up(topology: Topology, controller: str | None, faults: tuple[str, ...],
+        instance: str) -> Network:
     unknown = sorted(set(faults) - set(topology.faults))
     if unknown:
         raise TopologyError('unknown fault %s for %s; known: %s' % (
@@ -237,12 +255,12 @@ def up(topology: Topology, controller: str | None = DEFAULT_CONTROLLER,
             return network
     except TopologyError:
         pass
-    down(instance)
+    _down(instance)
     builder = _Builder(topology, instance, controller)
     try:
         builder.build(faults)
     except BaseException as error:
-        down(instance)
+        _down(instance)
         if isinstance(error, TopologyError):
             raise
         raise TopologyError('%s: step "%s" failed: %s' % (instance, builder.step, error)) from error
@@ -259,8 +277,11 @@ def _alive(network: Network) -> bool:
 
 def down(instance: str) -> None:
     """Remove everything of the instance: OVS, processes, namespaces, files. Idempotent."""
-    if not NAME.match(instance):
-        raise TopologyError('instance name %r: use 1-12 lowercase letters and digits' % instance)
+    with _locked(instance):
+        _down(instance)
+
+
+def _down(instance: str) -> None:
     base = os.path.join(RUN_ROOT, instance)
     if os.path.isdir(base):
         entries = sorted(os.listdir(base))
