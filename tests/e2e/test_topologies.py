@@ -5,6 +5,7 @@ reachable pair (0% loss, no DUP), and afterwards every bridge's flow table is ba
 its baseline; each fault turns its probe unreachable; `down` leaves nothing behind.
 """
 import concurrent.futures
+import dataclasses
 import os
 import subprocess
 
@@ -99,8 +100,7 @@ def test_up_is_idempotent_and_down_leaves_nothing(request, app):
 
 
 def test_a_failing_step_is_named_and_cleaned_up(app):
-    topology = engine.load('flat')
-    topology.setup = [engine.Run('hv1', ['false'])]
+    topology = dataclasses.replace(engine.load('flat'), setup=[engine.Run('hv1', ['false'])])
     with pytest.raises(engine.TopologyError, match='step "setup in hv1: false" failed'):
         engine.up(topology, controller=app.target, instance='tbroken')
     assert_gone('tbroken')
