@@ -32,8 +32,9 @@ def cmd_up(args) -> None:
     topology = engine.load(args.name)
     start = time.monotonic()
     network = engine.up(topology, controller=args.controller, faults=tuple(args.fault))
-    print('%s is up (%.1fs): %d hypervisors, %d VMs%s. Next: python -m topologies show %s'
-          % (network.instance, time.monotonic() - start, len(topology.hosts),
+    hosts = len(topology.hosts)
+    print('%s is up (%.1fs): %d hypervisor%s, %d VMs%s. Next: python -m topologies show %s'
+          % (network.instance, time.monotonic() - start, hosts, 's'[:hosts != 1],
              len(network.vms()), ', faults: ' + ', '.join(args.fault) if args.fault else '',
              args.name))
 
