@@ -34,6 +34,10 @@ OPTS = [
                  help='Seconds an idle catch flow stays before it is deleted. 0: it goes '
                       'when its last probe ends. More: back-to-back probes from one '
                       'source reuse a live flow, with no settle time and fewer FlowMods.'),
+    cfg.FloatOpt('max_echo_rate', default=5000, min=1,
+                 help='Echo requests per second the app injects, over all switches '
+                      '(bursts of 10 ms worth): a sweep of thousands of pairs is paced, '
+                      'not fired at the switches at once.'),
     cfg.IntOpt('max_active_probes', default=1000, min=1,
                help='Probes that may run at once; more get 429.'),
     cfg.IntOpt('max_count', default=1000, min=1, max=65535,
@@ -56,6 +60,7 @@ class Settings:
     controller_id: int = 0x7270
     catch_settle: float = 0.002
     catch_linger: float = 0.0
+    max_echo_rate: float = 5000
     max_active_probes: int = 1000
     max_count: int = 1000
     max_timeout: float = 30.0

@@ -37,6 +37,8 @@ from ryu_apps.options import Settings
 TOKEN_BYTES = 16
 # How long a probe waits for the switch to confirm its catch flow before giving up.
 ARM_TIMEOUT = 5.0
+# The echo rate limit lets a burst of this many seconds' worth through at once.
+BURST_SECONDS = 0.01
 # For how many catch_settles after a catch flow is confirmed first echoes are
 # retransmitted (50 ms by default: OVS revalidated its cached flows within 5 ms here;
 # a loaded switch wants a larger catch_settle, which widens the window too).
@@ -98,6 +100,7 @@ class Probe:
     frame: Callable[[int], bytes] | None = None
     armed_at: float | None = None   # when echo 0 is due
     due: float | None = None        # the probe's next deadline
+    blocked: bool = False           # waiting for the echo rate limit
 
     @property
     def received(self) -> int:
@@ -157,6 +160,8 @@ class Prober:
         self._next_seq: dict[int, int] = {}
         self._timers: list[tuple[float, int, str]] = []   # (when, tiebreak, probe id)
         self._tiebreak = 0
+        self._tokens, self._tokens_at = self._burst, 0.0   # the echo rate limit
+        self._blocked: collections.deque[Probe] = collections.deque()
 
     # --- switches ------------------------------------------------------------------
 
@@ -274,6 +279,11 @@ class Prober:
 
     def tick(self, now: float) -> float | None:
         """Send due echoes, expire lost ones, finish probes; the next deadline."""
+        while self._blocked and self._refill(now) >= 1:   # first come, first served
+            probe = self._blocked.popleft()
+            probe.blocked = False
+            if probe.state == RUNNING:
+                self._advance(probe, now)
         while self._timers and self._timers[0][0] <= now:
             when, _, probe_id = heapq.heappop(self._timers)
             probe = self.running.get(probe_id)
@@ -282,7 +292,30 @@ class Prober:
         deadlines = [bridge.expire(now) for bridge in self.bridges.values()]
         if self._timers:
             deadlines.append(self._timers[0][0])
+        if self._blocked:
+            deadlines.append(now + (1 - self._tokens) / self.settings.max_echo_rate)
         return min((d for d in deadlines if d is not None), default=None)
+
+    @property
+    def _burst(self) -> float:
+        return max(1.0, self.settings.max_echo_rate * BURST_SECONDS)
+
+    def _refill(self, now: float) -> float:
+        self._tokens = min(self._burst, self._tokens
+                           + (now - self._tokens_at) * self.settings.max_echo_rate)
+        self._tokens_at = now
+        return self._tokens
+
+    def _may_send(self, probe: Probe, now: float) -> bool:
+        """Take a token of the echo rate limit, or queue the probe until there is one."""
+        if self._refill(now) >= 1:
+            self._tokens -= 1
+            return True
+        probe.due = None
+        if not probe.blocked:
+            probe.blocked = True
+            self._blocked.append(probe)
+        return False
 
     def _advance(self, probe: Probe, now: float) -> None:
         catch, request = probe.catch, probe.request
@@ -304,7 +337,7 @@ class Prober:
         armed = probe.armed_at
         while (len(probe.echoes) < request.count
                and now >= armed + len(probe.echoes) * request.interval):
-            if not self._send_echo(probe, now):
+            if not self._may_send(probe, now) or not self._send_echo(probe, now):
                 return
         if self._maybe_done(probe, now):
             return
@@ -316,6 +349,8 @@ class Prober:
                 and now < catch.ready_at + RETRANSMIT_WINDOW * self._backoff(0)):
             resend_at = first.last_sent + self._backoff(first.retransmits)
             if now >= resend_at:
+                if not self._may_send(probe, now):
+                    return
                 first.retransmits += 1
                 first.last_sent = now
                 self.bridges[request.dpid].inject(request.in_port, probe.frame(first.seq))

@@ -1,4 +1,6 @@
 import pytest
+from scapy.layers.inet import ICMP
+from scapy.layers.l2 import Ether
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
@@ -309,3 +311,22 @@ def test_counters_follow_what_is_sent_and_received():
     counters = prober.counters
     assert (counters['probes_started'], counters['probes_done'], counters['packet_outs'],
             counters['packet_ins'], counters['replies'], counters['flow_mods']) == (1, 1, 1, 1, 1, 2)
+
+
+def test_echoes_are_paced_by_the_rate_limit_first_come_first_served():
+    prober = Prober(Settings(max_echo_rate=1000, catch_settle=0.002))   # bursts of 10
+    switch = Switch(prober)
+    probes = [prober.start(request(count=1, dst_ip='10.0.1.%d' % (i + 1)), 0.0)
+              for i in range(100)]
+    switch.confirm_all(0.0)
+    t, sent_by = 0.0, {}
+    while t < 0.2:
+        deadline = prober.tick(t)
+        sent_by[round(t, 3)] = len(switch.packet_outs())
+        t = round(max(t + 0.001, min(deadline, t + 0.01)), 6)
+    assert sent_by[0.002] == 10                     # the burst
+    assert 55 <= max(n for t, n in sent_by.items() if t <= 0.05) <= 62   # then 1 per ms
+    owner = {p.echoes[0].seq: i for i, p in enumerate(probes) if p.echoes}
+    seqs = [Ether(o.data)[ICMP].seq for o in switch.packet_outs()]
+    firsts = [owner[seq] for i, seq in enumerate(seqs) if seq not in seqs[:i]]
+    assert firsts == sorted(firsts) == list(range(len(firsts)))
