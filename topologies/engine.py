@@ -224,12 +224,12 @@ def _next_hop(hops: dict[str, str], src: dict) -> str:
 
 @contextlib.contextmanager
 def _locked(instance: str):
-    """One up or down of an instance at a time (a down racing an up would orphan the
-    daemons the up starts after down looked)."""
+    """One up or down at a time, machine-wide (a down racing an up of the same instance
+    would orphan the daemons the up starts after down looked). One lock file in all."""
     if not NAME.match(instance):
         raise TopologyError('instance name %r: use 1-12 lowercase letters and digits' % instance)
     os.makedirs(RUN_ROOT, exist_ok=True)
-    with open(os.path.join(RUN_ROOT, '.%s.lock' % instance), 'w') as lock:
+    with open(os.path.join(RUN_ROOT, '.lock'), 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
