@@ -9,13 +9,9 @@ import statistics
 import sys
 import time
 
+from bench.measure import pct
 from topologies.controller import ProbeController
 from topologies.lab import Lab
-
-
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def main(n: int = 100) -> None:
@@ -43,7 +39,7 @@ def main(n: int = 100) -> None:
         print('%-22s %8s %8s %8s %8s' % ('ms', 'p50', 'p95', 'p99', 'mean'))
         for name, values in (('REST call (wait=true)', wall), ('probe RTT', rtt)):
             print('%-22s %8.2f %8.2f %8.2f %8.2f' % (
-                name, percentile(values, 50), percentile(values, 95), percentile(values, 99),
+                name, pct(values, 50), pct(values, 95), pct(values, 99),
                 statistics.mean(values)))
 
 

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from ryu_apps import packet
-from ryu_apps.bridge import Bridge, Catch, Port, Send
+from ryu_apps.bridge import Bridge, Catch, Send
 from ryu_apps.options import Settings
 
 TOKEN_BYTES = 16

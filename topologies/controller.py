@@ -23,6 +23,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def listening(port: int, host: str = '127.0.0.1') -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
 class ProbeController:
     """`ryu-manager ryu_apps/probe_app.py` on 127.0.0.1 with its own ports and log file.
 
@@ -77,10 +82,8 @@ class ProbeController:
             self.get('/probe/switches')
         except OSError:
             return False
-        if not self.listen:
-            return True
-        with socket.socket() as sock:   # OVS backs off for long if it finds no listener
-            return sock.connect_ex(('127.0.0.1', self.of_port)) == 0
+        # OVS backs off for long if it finds no listener.
+        return not self.listen or listening(self.of_port)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the process we started (SIGKILL after 5 s); idempotent."""

@@ -22,15 +22,13 @@ import os
 import pkgutil
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 import zlib
 from dataclasses import asdict, dataclass
 
 from topologies import nets
+from topologies.controller import RYU_MANAGER, free_port, listening
 from topologies.model import Bridge, Host, Node, Probe, Run, Topology
 from topologies.netns import (Namespace, disable_tx_checksum, iproute, mac_for_ip, netns_cmd,
                               run, veth_pair)
@@ -40,7 +38,6 @@ RUN_ROOT = os.environ.get('RYU_PROBE_RUN_DIR', '/run/ryu-probe')
 DEFAULT_CONTROLLER = 'tcp:127.0.0.1:6653'
 NAME = re.compile(r'^[a-z][a-z0-9]{0,11}$')
 DHCLIENT_SCRIPT = os.path.join(os.path.dirname(__file__), 'dhclient-script.sh')
-RYU_MANAGER = os.path.join(os.path.dirname(sys.executable), 'ryu-manager')
 
 
 # The kernel's ARP table, and its limits, are shared by every namespace on the machine:
@@ -139,17 +136,6 @@ def wait_for(check, what: str, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def _listening(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex((host, port)) == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 # --- a running instance -------------------------------------------------------------
 
 @dataclass
@@ -200,7 +186,7 @@ class Network:
 
     def body(self, probe: Probe, **extra) -> dict:
         """The POST /probe/probes body for a probe of this topology."""
-        vms, src, dst = self.state['vms'], self.state['vms'][probe.src], self.state['vms'][probe.dst]
+        src, dst = self.state['vms'][probe.src], self.state['vms'][probe.dst]
         dst_mac = dst['mac']
         if probe.via:
             dst_mac = _next_hop(self.state['next_hops'][probe.via], src)
@@ -399,11 +385,11 @@ class _Builder:
 
     def _other_controller(self, ovs: OvsInstance, host: str, app: str) -> str:
         """Another controller in its own ryu-manager (root namespace, loopback)."""
-        port = _free_port()
+        port = free_port()
         spawn(os.path.join(self.dir, 'other-%s.pid' % host),
               [RYU_MANAGER, '--ofp-listen-host', '127.0.0.1', '--ofp-tcp-listen-port', str(port),
                app], log=os.path.join(self.dir, 'other-%s.log' % host))
-        wait_for(lambda: _listening('127.0.0.1', port), '%s to listen on %d' % (app, port), 20)
+        wait_for(lambda: listening(port), '%s to listen on %d' % (app, port), 20)
         return self._relay(ovs, 'other', 'tcp:127.0.0.1:%d' % port)
 
     def _link(self, index: int, link) -> None:

@@ -9,7 +9,7 @@ import os
 import subprocess
 import time
 
-from test_topologies import PROBE, all_flows, app, bring_up, probe_all  # noqa: F401 (fixture)
+from test_topologies import all_flows, app, bring_up, probe_all  # noqa: F401 (fixture)
 
 ROUNDS = 3   # every probe of the topology, this many times
 

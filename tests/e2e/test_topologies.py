@@ -7,7 +7,10 @@ its baseline; each fault turns its probe unreachable; `down` leaves nothing behi
 import concurrent.futures
 import dataclasses
 import os
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -121,9 +124,6 @@ def pytest_runtest_makereport(item, call):
 
 
 def test_down_after_up_was_killed_half_way_leaves_nothing(tmp_path):
-    import signal
-    import sys
-    import time
     env = dict(os.environ, RYU_PROBE_SCALE_HOSTS='6')
     up = subprocess.Popen([sys.executable, '-m', 'topologies', 'up', 'scale', '--controller',
                            'tcp:127.0.0.1:9'], env=env, stdout=subprocess.DEVNULL,
