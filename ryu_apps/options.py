@@ -51,20 +51,25 @@ OPTS = [
 cfg.CONF.register_opts(OPTS, group=GROUP)
 
 
+def _default(name: str):
+    return next(opt.default for opt in OPTS if opt.dest == name)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """What the core needs to know; built from the config, or by hand in tests."""
-    dye: int = 111
-    catch_priority: int = 65535
-    guard_reg: int = 15
-    controller_id: int = 0x7270
-    catch_settle: float = 0.002
-    catch_linger: float = 0.0
-    max_echo_rate: float = 5000
-    max_active_probes: int = 1000
-    max_count: int = 1000
-    max_timeout: float = 30.0
-    max_results: int = 10000
+    """What the core needs to know; built from the config, or by hand in tests.
+    Every default is the option's own, declared once in OPTS."""
+    dye: int = _default('dye')
+    catch_priority: int = _default('catch_priority')
+    guard_reg: int = _default('guard_reg')
+    controller_id: int = _default('controller_id')
+    catch_settle: float = _default('catch_settle')
+    catch_linger: float = _default('catch_linger')
+    max_echo_rate: float = _default('max_echo_rate')
+    max_active_probes: int = _default('max_active_probes')
+    max_count: int = _default('max_count')
+    max_timeout: float = _default('max_timeout')
+    max_results: int = _default('max_results')
 
     @property
     def cookie(self) -> int:
