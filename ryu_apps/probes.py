@@ -24,7 +24,6 @@ that a sweep of a congested network does not add to the congestion.
 """
 import collections
 import heapq
-import ipaddress
 import secrets
 import socket
 from dataclasses import asdict, dataclass, field
@@ -97,7 +96,8 @@ class Probe:
     echoes: list[Echo] = field(default_factory=list)
     duplicates: int = 0
     catch: Catch | None = None
-    frame: Callable[[int], bytes] | None = None
+    frame: Callable[[int], bytes] | None = None   # echo request by sequence number
+    reply_from: tuple[bytes, bytes, bytes] = ()    # a reply's (src IP, dst IP, dst MAC)
     armed_at: float | None = None   # when echo 0 is due
     due: float | None = None        # the probe's next deadline
     blocked: bool = False           # waiting for the echo rate limit
@@ -209,7 +209,7 @@ class Prober:
         bridge = self.bridges[request.dpid]
         self.counters['probes_started'] += 1
         probe = Probe(id=secrets.token_hex(6), request=request, created_at=now)
-        probe.frame = self._framer(request, probe.token)
+        self._wire(probe)
         probe.catch = bridge.acquire(request.src_mac, request.src_ip,
                                      now + ARM_TIMEOUT + request.duration, now)
         self.running[probe.id] = probe
@@ -261,11 +261,8 @@ class Prober:
         if found is None:
             return None
         probe, echo = found
-        request = probe.request
         if (reply.payload != probe.token
-                or reply.src_ip != socket.inet_aton(request.dst_ip)
-                or reply.dst_ip != socket.inet_aton(request.src_ip)
-                or reply.dst_mac != packet.mac_bytes(request.src_mac)):
+                or (reply.src_ip, reply.dst_ip, reply.dst_mac) != probe.reply_from):
             return None
         if echo.rtt is not None:
             probe.duplicates += 1
@@ -412,9 +409,11 @@ class Prober:
     def _probes_of(self, catch: Catch) -> list[Probe]:
         return [p for p in self.running.values() if p.catch is catch]
 
-    def _framer(self, request: ProbeRequest, token: bytes) -> Callable[[int], bytes]:
+    def _wire(self, probe: Probe) -> None:
+        """Pack the probe's addresses once: its echo requests, and what a reply carries."""
+        request, dye, token = probe.request, self.settings.dye, probe.token
         src_mac, dst_mac = packet.mac_bytes(request.src_mac), packet.mac_bytes(request.dst_mac)
-        src_ip, dst_ip = (ipaddress.IPv4Address(request.src_ip).packed,
-                          ipaddress.IPv4Address(request.dst_ip).packed)
-        dye = self.settings.dye
-        return lambda seq: packet.echo_request(src_mac, dst_mac, src_ip, dst_ip, dye, seq, token)
+        src_ip, dst_ip = socket.inet_aton(request.src_ip), socket.inet_aton(request.dst_ip)
+        probe.frame = lambda seq: packet.echo_request(src_mac, dst_mac, src_ip, dst_ip, dye,
+                                                       seq, token)
+        probe.reply_from = (dst_ip, src_ip, src_mac)
