@@ -14,18 +14,23 @@ from topologies.controller import ProbeController
 from topologies.lab import Lab
 
 
+def two_vms(lab: Lab, ovs, app: ProbeController, suffix: str = '') -> tuple:
+    """A bridge of `ovs` controlled by `app` with two VMs; (vm1, vm2, a count=1 probe body)."""
+    bridge = lab.prefix + 'br'
+    ovs.add_bridge(bridge, dpid=1, controller=app.target)
+    vm1, vm2 = (lab.vm(ovs, bridge, 'vm%d%s' % (i, suffix), '10.0.0.%d' % i) for i in (1, 2))
+    app.wait_for_switches(1)
+    return vm1, vm2, dict(dpid=1, in_port=vm1.port_no, src_mac=vm1.mac, src_ip=vm1.ip,
+                          dst_mac=vm2.mac, dst_ip=vm2.ip, count=1, timeout=1.0)
+
+
 def main(n: int = 100) -> None:
     with Lab() as lab:
         ovs = lab.ovs('hv')
         app = ProbeController()
         lab.callback(app.close)
         app.start()
-        bridge = lab.prefix + 'br'
-        ovs.add_bridge(bridge, dpid=1, controller=app.target)
-        vm1, vm2 = (lab.vm(ovs, bridge, 'vm%d' % i, '10.0.0.%d' % i) for i in (1, 2))
-        app.wait_for_switches(1)
-        body = dict(dpid=1, in_port=vm1.port_no, src_mac=vm1.mac, src_ip=vm1.ip,
-                    dst_mac=vm2.mac, dst_ip=vm2.ip, count=1, timeout=1.0)
+        _, _, body = two_vms(lab, ovs, app)
         app.probe(**body)   # warm up ARP caches and MAC learning
         wall, rtt, verdicts = [], [], []
         for _ in range(n):
