@@ -73,15 +73,40 @@ class Run:
     argv: list[str]
 
 
+# Why a probe that is not reachable broke: the `reason` of the app's `broken_at`.
+REASONS = {
+    'dropped': 'dropped by a flow',
+    'no-flow': 'no flow matched in the table',
+    'left-on-port': 'left on a port and was never seen again on a bridge the app controls',
+    'no-answer': 'left toward the next hop (its MAC) and no answer came',
+    'not-delivered': 'the reply reached the source bridge and was not delivered to the '
+                     "source VM's port",
+    'to-controller': 'sent to another controller',
+}
+
+
+@dataclass(frozen=True)
+class Broken:
+    """Where a probe breaks: what its result's `broken_at` must say."""
+    direction: str                    # 'request' or 'reply'
+    bridge: str                       # HOST/BRIDGE
+    reason: str                       # a key of REASONS
+    table: int | None = None          # None: any table
+
+
 @dataclass
 class Probe:
     """A probe to try and the verdict it must get. `via`: the node whose interface on the
     source's subnet (else on its bridge) is the next hop (a router), so its MAC is the
-    probe's dst_mac."""
+    probe's dst_mac. `broken`: where an unreachable probe breaks. `ping`: the tenant's
+    own kernel ping between the two must agree with `expect` (False for a probe no tenant
+    ping can make, such as one sent to the wrong next hop)."""
     src: str
     dst: str
     expect: str = 'reachable'
     via: str | None = None
+    broken: Broken | None = None
+    ping: bool = True
 
 
 @dataclass
@@ -108,8 +133,8 @@ class Topology:
 
 # --- the usual faults, each turning `probe` unreachable ------------------------------
 
-def _unreachable(probe: Probe) -> Probe:
-    return Probe(probe.src, probe.dst, 'unreachable', probe.via)
+def _unreachable(probe: Probe, broken: Broken | None = None) -> Probe:
+    return Probe(probe.src, probe.dst, 'unreachable', probe.via, broken)
 
 
 def sg_drop(probe: Probe, host: str, bridge: str, dst_ip: str) -> Fault:
