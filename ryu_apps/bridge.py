@@ -1,43 +1,57 @@
-"""One connected switch: its ports, and every flow and PacketOut we send it.
+"""One connected switch: its ports, its flow table as we last read it, and every flow,
+meter and PacketOut we send it.
 
 Nothing else in the app builds OpenFlow messages. Messages are built with
 `datapath=None` and handed to the `send` callback, which the Ryu shim binds to the
 datapath (and tests to a list).
 
-A *catch* is the flow that copies echo replies addressed to a probed source VM to us:
+A *catch* is what lets us see the replies to one probed source VM (port P, MAC, IP):
+the shadows of the flows that deliver to P (pipeline.py), each
 
-    table 0, priority P, cookie C, hard_timeout T
-    icmp, icmp_type=0, icmp_code=0, dl_dst=SRC_MAC, nw_dst=SRC_IP, regG=0
-    actions=controller(id=OUR_ID, reason=action), load:1->regG, resubmit(,0)
+    table T, priority p+1, cookie C|index, hard_timeout H, flags=send_flow_rem
+    <delivery flow's match>, ip_dscp=MARK, icmp, icmp_type=0, dl_dst=SRC_MAC, nw_dst=SRC_IP
+    actions=meter:OUR_ID, controller(id=OUR_ID)
 
-It *copies*: the reply goes on through the bridge's own pipeline from table 0 (with
-its in_port intact), and the guard register keeps it from matching the catch twice.
-Matching the source's MAC too means a reply counts only on its last hop: a reply that
-crosses the bridge on its way to a router (dl_dst = the router) is not yet delivered.
-All probes from one source share one catch (reference counted): a sweep from a VM to
-49 others costs one flow, not 49. It is deleted, strictly and by our cookie,
-when the last of them ends. The controller, not the flow, decides which replies count.
+It takes the marked reply at the step that would deliver it to the VM. All probes from
+one source share its catch (reference counted); it goes when the last of them has been
+idle for `catch_linger` seconds, strictly by its cookie, and `hard_timeout` removes it
+even if the app dies. While it lives, the bridge re-reads its flow table every
+`resync_interval` seconds and re-lays the shadows when the delivery flows changed, and a
+FLOW_REMOVED for a shadow we did not delete (another controller's cold start, say)
+makes it re-read and re-install at once: the probes' outstanding echoes wait for that
+and are sent again, never counted lost.
+
+A catch in *unmarked* mode (the fallback for paths that clear the mark) matches replies
+with any DSCP and copies them: controller, then the delivery flow's own instructions.
 """
 import collections
 import math
 import random
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
-from ryu.ofproto import nicira_ext
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
+from ryu_apps import pipeline
 from ryu_apps.options import Settings
+from ryu_apps.pipeline import Flow, Shadow
 
 NX_VENDOR = 0x00002320
 NXT_SET_CONTROLLER_ID = 20
 ALL_BITS = 0xffffffffffffffff
-# Enough of a dyed reply for us (Ethernet, two VLAN tags, IPv4 with options, ICMP, token).
+COOKIE_PREFIX = 0x72797570 << 32          # 'ryup': every instance of this app
+INDEX_SHIFT, INDEX_BITS = 16, 0xffff      # cookie bits 16..31: the catch's index
+OURS_MASK = ALL_BITS & ~(INDEX_BITS << INDEX_SHIFT)   # 'ryup' and our controller id
+# Enough of a reply for us (Ethernet, two VLAN tags, IPv4 with options, ICMP, token).
 PACKET_IN_MAX_LEN = 256
-# The flow outlives the probe by this much, so the switch never drops it mid-probe.
+# The flows outlive the probe by this much, so the switch never drops them mid-probe.
 HARD_TIMEOUT_MARGIN = 2.0
+# A catch whose flows were deleted under it is re-read this often until the switch has
+# a flow that delivers to the port again (another controller re-programming the bridge).
+REREAD_DELAY = 0.05
+OFPMMFC_METER_EXISTS = 1
 
 Send = Callable[[object], None]
 
@@ -52,15 +66,35 @@ class Port:
         return {'port_no': self.port_no, 'name': self.name, 'hw_addr': self.hw_addr}
 
 
-@dataclass
+@dataclass(eq=False)
 class Catch:
-    """The catch flow of one probed source (MAC, IP), as probes see it."""
+    """The shadows that catch the replies to one probed source, as probes see them."""
+    in_port: int
     src_mac: str
     src_ip: str
+    marked: bool = True
+    index: int = 0                   # cookie bits of the installed generation
     users: int = 0
-    ready_at: float | None = None    # the switch confirmed the flow; inject from then on
-    expires_at: float = 0.0          # when the switch drops the flow by itself
-    error: str | None = None         # the switch refused the flow
+    shadows: tuple[Shadow, ...] = ()
+    ready_at: float | None = None    # the switch confirmed the flows; inject from then on
+    expires_at: float = 0.0          # when the switch drops the flows by itself
+    lost_at: float | None = None     # our flows were deleted by someone else
+    error: str | None = None         # the switch refused a flow
+    reinstalls: int = 0
+    laid_xid: int = 0                # the barrier after its flows
+    retired: list[int] = field(default_factory=list)   # generations to delete once confirmed
+
+    @property
+    def key(self) -> tuple:
+        return (self.in_port, self.src_mac, self.src_ip, self.marked)
+
+    def fields(self, dscp: int) -> dict:
+        """What every shadow adds to its delivery flow's match."""
+        ours = dict(eth_type=0x0800, ip_proto=1, icmpv4_type=0, icmpv4_code=0,
+                    eth_dst=self.src_mac, ipv4_dst=self.src_ip)
+        if self.marked:
+            ours['ip_dscp'] = dscp
+        return ours
 
 
 class Bridge:
@@ -73,9 +107,17 @@ class Bridge:
         self.settings = settings
         self.counters = collections.Counter() if counters is None else counters
         self.ports: dict[int, Port] = {}
-        self.catches: dict[tuple[str, str], Catch] = {}   # (src_mac, src_ip) -> catch
-        self._idle: dict[tuple[str, str], float] = {}   # -> when the idle catch goes
-        self._awaiting: dict[int, Catch] = {}   # xid -> catch, for barriers and errors
+        self.flows: list[Flow] | None = None    # the switch's own flows, as last read
+        self.flows_at = -math.inf
+        self.clash: str | None = None           # another instance uses our mark here
+        self.catches: dict[tuple, Catch] = {}
+        self._by_index: dict[int, Catch] = {}
+        self._idle: dict[tuple, float] = {}      # catch key -> when the idle catch goes
+        self._awaiting: dict[int, Catch] = {}    # xid -> catch, for barriers and errors
+        self._ignored: set[int] = set()          # xids whose errors don't matter (meters)
+        self._reading: tuple[int, list[Flow]] | None = None   # a flow dump in flight
+        self._reread_at: float | None = None
+        self._next_index = random.randrange(1, INDEX_BITS)
         self._xid = random.randrange(1 << 31)
 
     # --- session -------------------------------------------------------------------
@@ -88,16 +130,28 @@ class Bridge:
         # Without a non-zero miss_send_len, OVS sends a connection it did not dial
         # (`--ofp-switch-address-list`) no PacketIns at all.
         self._send(parser.OFPSetConfig(None, ofp.OFPC_FRAG_NORMAL, 128))
-        # Only the PacketIns our catch flows ask for; no table misses of other pipelines.
+        # Only the PacketIns our flows ask for (no table misses of other pipelines), and
+        # word of our flows going away.
         reasons = 1 << ofp.OFPR_ACTION
         port_events = (1 << ofp.OFPPR_ADD) | (1 << ofp.OFPPR_DELETE) | (1 << ofp.OFPPR_MODIFY)
+        removed = ((1 << ofp.OFPRR_HARD_TIMEOUT) | (1 << ofp.OFPRR_DELETE)
+                   | (1 << ofp.OFPRR_GROUP_DELETE) | (1 << 4))   # 4: OFPRR_METER_DELETE
         self._send(parser.OFPSetAsync(None, [reasons, reasons],
-                                      [port_events, port_events], [0, 0]))
+                                      [port_events, port_events], [removed, removed]))
         self._send(parser.OFPFlowMod(
-            None, cookie=self.settings.cookie, cookie_mask=ALL_BITS,
+            None, cookie=self.settings.cookie, cookie_mask=OURS_MASK,
             table_id=ofp.OFPTT_ALL, command=ofp.OFPFC_DELETE,
             out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
+        self._add_meter()
         self._send(parser.OFPPortDescStatsRequest(None, 0))
+
+    def _add_meter(self) -> None:
+        """The meter that caps our PacketIns (an existing one of ours is fine)."""
+        rate = self.settings.packet_in_rate
+        self._ignored.add(self._send(parser.OFPMeterMod(
+            None, command=ofp.OFPMC_ADD, flags=ofp.OFPMF_PKTPS | ofp.OFPMF_BURST,
+            meter_id=self.settings.meter_id,
+            bands=[parser.OFPMeterBandDrop(rate=rate, burst_size=max(1, rate // 10))])))
 
     def add_ports(self, ports: list[Port]) -> None:
         """Ports from a (possibly multipart) port description reply."""
@@ -115,14 +169,59 @@ class Bridge:
             return self.ports.get(key)
         return next((p for p in self.ports.values() if p.name == key), None)
 
-    # --- catch flows ---------------------------------------------------------------
+    # --- reading the flow table ----------------------------------------------------
 
-    def acquire(self, src_mac: str, src_ip: str, until: float, now: float) -> Catch:
-        """The source's catch, installed or extended so it lasts past `until`."""
-        key = (src_mac, src_ip)
+    def read_flows(self) -> None:
+        """Ask for the whole flow table, unless a read is already under way."""
+        if self._reading is None:
+            self.counters['flow_reads'] += 1
+            xid = self._send(parser.OFPFlowStatsRequest(
+                None, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch()))
+            self._reading = (xid, [])
+
+    def flow_stats(self, xid: int, body: list, more: bool, now: float) -> list[Catch]:
+        """A part of the flow dump. At the last part, the catches are laid anew where the
+        delivery flows changed; returned are those that lost flows of theirs without a
+        FLOW_REMOVED (replaced by someone else's identical flow, say)."""
+        if self._reading is None or self._reading[0] != xid:
+            return []
+        self._reading[1].extend(Flow.from_stats(s) for s in body)
+        if more:
+            return []
+        flows = self._reading[1]
+        self._reading = None
+        mine = collections.Counter(f.cookie for f in flows
+                                   if f.cookie & OURS_MASK == self.settings.cookie)
+        lost = [c for c in self.catches.values() if c.ready_at is not None and c.index
+                and c.laid_xid < xid and mine[self._cookie(c.index)] < len(c.shadows)]
+        for catch in lost:
+            self.removed(self._cookie(catch.index), ofp.OFPRR_DELETE, now)
+        theirs = [f for f in flows if f.cookie & 0xffffffff00000000 != COOKIE_PREFIX]
+        self.clash = next((
+            'another ryu-probe instance (controller id %d) uses DSCP mark %d on this bridge: '
+            'give each instance its own controller_id' % (f.cookie & 0xffff, self.settings.dscp)
+            for f in flows if f.cookie & 0xffffffff00000000 == COOKIE_PREFIX
+            and f.cookie & 0xffff != self.settings.controller_id
+            and dict(f.match).get('ip_dscp') == self.settings.dscp), None)
+        self.flows, self.flows_at = theirs, now
+        for catch in list(self.catches.values()):
+            self._lay(catch, now)
+        return lost
+
+    # --- catches -------------------------------------------------------------------
+
+    def acquire(self, in_port: int, src_mac: str, src_ip: str, until: float, now: float,
+                marked: bool = True) -> Catch:
+        """The source's catch, laid (or being laid) so that it lasts past `until`."""
+        key = (in_port, src_mac, src_ip, marked)
         catch = self.catches.get(key)
         if catch is None:
-            catch = self.catches[key] = Catch(src_mac, src_ip)
+            catch = self.catches[key] = Catch(in_port, src_mac, src_ip, marked)
+            catch.expires_at = until
+            if self.flows_at + self.settings.resync_interval > now:
+                self._lay(catch, now)
+            else:
+                self.read_flows()
         catch.users += 1
         self._idle.pop(key, None)
         self._extend(catch, until, now)
@@ -135,80 +234,170 @@ class Bridge:
         if catch.users > 0:
             return
         linger = self.settings.catch_linger
-        if linger and catch.error is None:
-            self._idle[(catch.src_mac, catch.src_ip)] = now + linger
+        if linger and catch.error is None and catch.marked:
+            self._idle[catch.key] = now + linger
             self._extend(catch, now + linger, now)
         else:
             self._delete(catch)
 
     def expire(self, now: float) -> float | None:
-        """Delete the catches idle for their whole linger; when the next one is due."""
+        """Delete catches idle for their whole linger, re-read the flow table when it is
+        due; when this is next due."""
         for key, until in list(self._idle.items()):
             if until <= now:
                 del self._idle[key]
                 self._delete(self.catches[key])
-        return min(self._idle.values(), default=None)
+        deadlines = list(self._idle.values())
+        if self.catches:
+            due = self.flows_at + self.settings.resync_interval
+            if self._reread_at is not None:
+                due = min(due, self._reread_at)
+            if due <= now:
+                self._reread_at = None
+                self.read_flows()
+                due = now + self.settings.resync_interval
+            deadlines.append(due)
+        return min(deadlines, default=None)
+
+    def _lay(self, catch: Catch, now: float) -> bool:
+        """Install the catch's shadows over the delivery flows as last read; whether its
+        flows changed. Shadows already in place are left alone."""
+        if self.flows is None or catch.error is not None:
+            return False
+        wanted = tuple(pipeline.shadows(self.flows, catch.in_port,
+                                        catch.fields(self.settings.dscp)))
+        if catch.index and wanted == catch.shadows and catch.lost_at is None:
+            return False
+        if catch.lost_at is not None and not wanted:
+            self._reread_at = now + REREAD_DELAY   # wait for the other controller
+            return False
+        if catch.index:
+            catch.retired.append(catch.index)
+            del self._by_index[catch.index]
+            catch.reinstalls += 1
+        catch.index = self._new_index()
+        self._by_index[catch.index] = catch
+        catch.shadows = wanted
+        if catch.lost_at is not None:
+            self._add_meter()     # a cold start may have deleted it, and our flows with it
+        hard_timeout = math.ceil(catch.expires_at - now + HARD_TIMEOUT_MARGIN)
+        catch.expires_at = now + hard_timeout
+        for shadow in wanted:
+            self._awaiting[self._send(self._shadow_flow(catch, shadow, hard_timeout))] = catch
+        catch.laid_xid = self._send(parser.OFPBarrierRequest(None))
+        self._awaiting[catch.laid_xid] = catch
+        return True
 
     def _extend(self, catch: Catch, until: float, now: float) -> None:
-        if catch.expires_at >= until + HARD_TIMEOUT_MARGIN / 2:
+        if catch.expires_at >= until + HARD_TIMEOUT_MARGIN / 2 or not catch.index:
             return
-        # Re-adding an identical flow replaces it in place with the new timeout; only a
-        # new flow has to wait for the datapath (see `confirmed`).
+        # Re-adding an identical flow replaces it in place with the new timeout.
         hard_timeout = math.ceil(until - now + HARD_TIMEOUT_MARGIN)
         catch.expires_at = now + hard_timeout
-        xid = self._send(self._catch_flow(catch, ofp.OFPFC_ADD, hard_timeout))
-        self.counters['flow_mods'] += 1
-        self._awaiting[xid] = catch
-        if catch.ready_at is None:
-            self._awaiting[self._send(parser.OFPBarrierRequest(None))] = catch
+        for shadow in catch.shadows:
+            self._awaiting[self._send(self._shadow_flow(catch, shadow, hard_timeout))] = catch
 
     def _delete(self, catch: Catch) -> None:
-        del self.catches[(catch.src_mac, catch.src_ip)]
+        del self.catches[catch.key]
+        self._idle.pop(catch.key, None)
         self._forget(catch)
-        self._send(self._catch_flow(catch, ofp.OFPFC_DELETE_STRICT))
+        if catch.index:
+            del self._by_index[catch.index]
+            self._delete_generation(catch.index)
+        for index in catch.retired:
+            self._delete_generation(index)
+        catch.retired.clear()
+
+    def _delete_generation(self, index: int) -> None:
         self.counters['flow_mods'] += 1
+        self._send(parser.OFPFlowMod(
+            None, cookie=self._cookie(index), cookie_mask=ALL_BITS, table_id=ofp.OFPTT_ALL,
+            command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
 
     def confirmed(self, xid: int, now: float) -> Catch | None:
-        """A barrier came back: the catch flow is in the table.
+        """A barrier came back: the catch's flows are in the table; the catch if it has
+        just become ready.
 
         The datapath may still use flows it cached before the FlowMod for a moment,
         so echoes wait `catch_settle` longer."""
         catch = self._awaiting.pop(xid, None)
-        if catch is not None and catch.ready_at is None and catch.error is None:
+        if catch is None or catch.error is not None:
+            return None
+        for index in catch.retired:
+            self._delete_generation(index)
+        catch.retired.clear()
+        self._forget(catch)
+        if catch.ready_at is None:
             catch.ready_at = now + self.settings.catch_settle
-            self._forget(catch)
+            catch.lost_at = None
             return catch
         return None
 
     def refused(self, xid: int, reason: str) -> Catch | None:
         """The switch answered one of our messages with an error."""
+        if xid in self._ignored:
+            self._ignored.discard(xid)
+            return None
         catch = self._awaiting.pop(xid, None)
         if catch is not None:
             catch.error = reason
             self._forget(catch)
         return catch
 
+    def removed(self, cookie: int, reason: int, now: float) -> Catch | None:
+        """A FLOW_REMOVED; the catch that has lost flows it needs, if any. That catch
+        waits for the switch to have a delivery flow again, then is laid anew."""
+        catch = self._by_index.get((cookie >> INDEX_SHIFT) & INDEX_BITS)
+        if (catch is None or cookie & OURS_MASK != self.settings.cookie
+                or catch.lost_at is not None):
+            return None
+        self.counters['flows_lost'] += 1
+        catch.lost_at, catch.ready_at = now, None
+        catch.shadows = ()
+        self._reread_at = now
+        return catch
+
     def _forget(self, catch: Catch) -> None:
         for xid in [x for x, c in self._awaiting.items() if c is catch]:
             del self._awaiting[xid]
 
-    def _catch_flow(self, catch: Catch, command: int, hard_timeout: int = 0):
-        guard = 'reg%d' % self.settings.guard_reg
-        match = parser.OFPMatch(eth_type=0x0800, ip_proto=1, icmpv4_type=0, icmpv4_code=0,
-                                eth_dst=catch.src_mac, ipv4_dst=catch.src_ip, **{guard: 0})
-        actions = [
-            parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
-                                      controller_id=self.settings.controller_id,
-                                      reason=ofp.OFPR_ACTION),
-            parser.NXActionRegLoad(ofs_nbits=nicira_ext.ofs_nbits(0, 31), dst=guard, value=1),
-            parser.NXActionResubmitTable(table_id=0),   # in_port: the packet's own
-        ]
+    def _new_index(self) -> int:
+        while True:
+            self._next_index = self._next_index % INDEX_BITS + 1
+            if self._next_index not in self._by_index:
+                return self._next_index
+
+    def _cookie(self, index: int) -> int:
+        return self.settings.cookie | index << INDEX_SHIFT
+
+    def _shadow_flow(self, catch: Catch, shadow: Shadow, hard_timeout: int):
+        self.counters['flow_mods'] += 1
+        copy = [parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
+                                          controller_id=self.settings.controller_id,
+                                          reason=ofp.OFPR_ACTION)]
+        instructions = [parser.OFPInstructionMeter(self.settings.meter_id),
+                        parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, copy)]
+        if not catch.marked:    # copy, and let the delivery flow do what it does
+            instructions += shadow.over.instructions
         return parser.OFPFlowMod(
-            None, cookie=self.settings.cookie, cookie_mask=ALL_BITS, table_id=0,
-            command=command, hard_timeout=hard_timeout,
-            priority=self.settings.catch_priority, out_port=ofp.OFPP_ANY,
-            out_group=ofp.OFPG_ANY, match=match,
-            instructions=[parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)])
+            None, cookie=self._cookie(catch.index), cookie_mask=ALL_BITS,
+            table_id=shadow.table, command=ofp.OFPFC_ADD, hard_timeout=hard_timeout,
+            priority=shadow.priority, flags=ofp.OFPFF_SEND_FLOW_REM, match=shadow.ofp_match(),
+            instructions=instructions)
+
+    def catch_of(self, msg) -> tuple[Catch, Shadow | None] | None:
+        """The catch (and the shadow, as far as the PacketIn tells) that sent a PacketIn;
+        None for anything that is not ours."""
+        if (msg.cookie & OURS_MASK != self.settings.cookie
+                or msg.reason != ofp.OFPR_ACTION):
+            return None
+        catch = self._by_index.get((msg.cookie >> INDEX_SHIFT) & INDEX_BITS)
+        if catch is None:
+            return None
+        fields = dict(msg.match.items())
+        here = [s for s in catch.shadows if s.table == msg.table_id and all(
+            pipeline.compatible(v, fields[n]) for n, v in s.match if n in fields)]
+        return catch, (here[0] if here else None)
 
     # --- injection -----------------------------------------------------------------
 
@@ -218,11 +407,6 @@ class Bridge:
         self._send(parser.OFPPacketOut(
             None, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
             actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=frame))
-
-    def is_ours(self, msg) -> bool:
-        """A PacketIn sent by one of our catch flows (anything else is not our business)."""
-        return (msg.cookie == self.settings.cookie and msg.table_id == 0
-                and msg.reason == ofp.OFPR_ACTION)
 
     def _send(self, msg) -> int:
         self._xid = (self._xid + 1) & 0xffffffff

@@ -4,7 +4,7 @@ Set options in a file passed with `ryu-manager --config-file probe.conf`:
 
     [probe]
     dye = 111
-    catch_priority = 65535
+    mark = 59
 """
 from dataclasses import dataclass
 
@@ -15,12 +15,12 @@ GROUP = 'probe'
 OPTS = [
     cfg.IntOpt('dye', default=111, min=0, max=0xffff,
                help='ICMP identifier of every probe echo request (the "dye").'),
-    cfg.IntOpt('catch_priority', default=65535, min=1, max=65535,
-               help='Priority of the table-0 flow that copies dyed replies to us.'),
-    cfg.IntOpt('guard_reg', default=15, min=0, max=15,
-               help='NXM register (regN) the catch flow sets to 1 before it resubmits '
-                    'the reply to table 0, so the reply does not match it twice. '
-                    'Pick one your pipeline does not read before writing it.'),
+    cfg.IntOpt('mark', default=None, min=1, max=63,
+               help='DSCP value of every probe echo request; Linux echoes it in the '
+                    'reply, and only marked replies match our flows. Default: one of '
+                    'the 16 DSCP values RFC 2474 keeps for local use (xxxx11), picked '
+                    'by controller_id, so instances with different ids never share a '
+                    'flow.'),
     cfg.IntOpt('controller_id', default=0x7270, min=1, max=0xffff,
                help='OVS controller id of our connection. Catch flows send PacketIns '
                     'to this id only, so other controllers of the bridge never see '
@@ -30,10 +30,19 @@ OPTS = [
                       'before injecting, and the first retransmission delay of a first '
                       'echo while the flow has caught nothing: the datapath keeps using '
                       'cached flows for a moment after a FlowMod (see README).'),
-    cfg.FloatOpt('catch_linger', default=0.0, min=0, max=3600,
-                 help='Seconds an idle catch flow stays before it is deleted. 0: it goes '
-                      'when its last probe ends. More: back-to-back probes from one '
-                      'source reuse a live flow, with no settle time and fewer FlowMods.'),
+    cfg.FloatOpt('catch_linger', default=10.0, min=0, max=3600,
+                 help='Seconds the catch flows of an idle source stay before they are '
+                      'deleted. They match marked packets only. 0: they go when the '
+                      "source's last probe ends. More: back-to-back probes from one "
+                      'source reuse live flows, with no settle time and fewer FlowMods.'),
+    cfg.FloatOpt('resync_interval', default=1.0, min=0.05, max=3600,
+                 help='Seconds between re-reads of a bridge\'s flow table while catch '
+                      'flows live on it: they follow the flows that deliver to the '
+                      'source port when another controller changes them.'),
+    cfg.IntOpt('packet_in_rate', default=5000, min=1,
+               help='PacketIns per second that our flows may send from one bridge (an '
+                    'OpenFlow meter, in the switch): a tenant that happens to use our '
+                    'mark cannot flood the controller.'),
     cfg.FloatOpt('max_echo_rate', default=5000, min=1,
                  help='Echo requests per second the app injects, over all switches '
                       '(bursts of 10 ms worth): a sweep of thousands of pairs is paced, '
@@ -60,16 +69,27 @@ class Settings:
     """What the core needs to know; built from the config, or by hand in tests.
     Every default is the option's own, declared once in OPTS."""
     dye: int = _default('dye')
-    catch_priority: int = _default('catch_priority')
-    guard_reg: int = _default('guard_reg')
+    mark: int | None = _default('mark')
     controller_id: int = _default('controller_id')
     catch_settle: float = _default('catch_settle')
     catch_linger: float = _default('catch_linger')
+    resync_interval: float = _default('resync_interval')
+    packet_in_rate: int = _default('packet_in_rate')
     max_echo_rate: float = _default('max_echo_rate')
     max_active_probes: int = _default('max_active_probes')
     max_count: int = _default('max_count')
     max_timeout: float = _default('max_timeout')
     max_results: int = _default('max_results')
+
+    @property
+    def dscp(self) -> int:
+        """The mark: explicit, or a local-use DSCP value (xxxx11) picked by controller_id."""
+        return self.mark if self.mark is not None else (self.controller_id % 16) << 2 | 3
+
+    @property
+    def meter_id(self) -> int:
+        """The OpenFlow meter that caps our PacketIns (ours alone: it is our controller id)."""
+        return self.controller_id
 
     @property
     def cookie(self) -> int:

@@ -35,11 +35,12 @@ def checksum(data: bytes) -> int:
 
 
 def echo_request(src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes,
-                 ident: int, seq: int, payload: bytes) -> bytes:
-    """An untagged Ethernet/IPv4/ICMP echo request, as the source VM would send it."""
+                 ident: int, seq: int, payload: bytes, dscp: int = 0) -> bytes:
+    """An untagged Ethernet/IPv4/ICMP echo request, as the source VM would send it,
+    its IP header marked with `dscp` (a Linux destination echoes it in the reply)."""
     icmp = _ICMP.pack(ECHO_REQUEST, 0, 0, ident, seq) + payload
     icmp = icmp[:2] + struct.pack('!H', checksum(icmp)) + icmp[4:]
-    ip = _IPV4.pack(0x45, 0, _IPV4.size + len(icmp), 0, IP_DONT_FRAGMENT, TTL, ICMP, 0,
+    ip = _IPV4.pack(0x45, dscp << 2, _IPV4.size + len(icmp), 0, IP_DONT_FRAGMENT, TTL, ICMP, 0,
                     src_ip, dst_ip)
     ip = ip[:10] + struct.pack('!H', checksum(ip)) + ip[12:]
     return dst_mac + src_mac + struct.pack('!H', ETH_IPV4) + ip + icmp
@@ -53,6 +54,7 @@ class EchoReply:
     ident: int
     seq: int
     payload: bytes
+    dscp: int
 
 
 def parse_echo_reply(data: bytes) -> EchoReply | None:
@@ -72,7 +74,7 @@ def parse_echo_reply(data: bytes) -> EchoReply | None:
     ip_start = offset + 2
     if len(data) < ip_start + _IPV4.size:
         return None
-    (ver_ihl, _tos, total, _id, frag, _ttl, proto, _csum,
+    (ver_ihl, tos, total, _id, frag, _ttl, proto, _csum,
      src, dst) = _IPV4.unpack_from(data, ip_start)
     ihl = (ver_ihl & 0x0f) * 4
     if ver_ihl >> 4 != 4 or ihl < _IPV4.size or proto != ICMP or frag & 0x3fff:
@@ -87,4 +89,4 @@ def parse_echo_reply(data: bytes) -> EchoReply | None:
     icmp_type, code, _csum, ident, seq = _ICMP.unpack_from(icmp)
     if icmp_type != ECHO_REPLY or code != 0 or checksum(icmp):
         return None
-    return EchoReply(data[:6], src, dst, ident, seq, icmp[_ICMP.size:])
+    return EchoReply(data[:6], src, dst, ident, seq, icmp[_ICMP.size:], tos >> 2)

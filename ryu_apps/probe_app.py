@@ -77,7 +77,7 @@ class ProbeApp(app_manager.RyuApp):
         """Block this green thread until the probe has ended."""
         if probe.state == RUNNING:
             done = self._waiters[probe.id] = hub.Event()
-            done.wait(ARM_TIMEOUT + probe.request.duration + 1)
+            done.wait(2 * (ARM_TIMEOUT + probe.request.duration) + 1)   # two rounds at most
             self._waiters.pop(probe.id, None)
 
     def _probe_done(self, probe: Probe) -> None:
@@ -133,6 +133,20 @@ class ProbeApp(app_manager.RyuApp):
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):
         self.prober.confirmed(ev.msg.datapath.id, ev.msg.xid, time.monotonic())
+        self._wake.set()
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def _flow_stats(self, ev):
+        msg = ev.msg
+        self.prober.flow_stats(msg.datapath.id, msg.xid, msg.body,
+                               bool(msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE),
+                               time.monotonic())
+        self._wake.set()
+
+    @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
+    def _flow_removed(self, ev):
+        msg = ev.msg
+        self.prober.removed(msg.datapath.id, msg.cookie, msg.reason, time.monotonic())
         self._wake.set()
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)

@@ -43,6 +43,14 @@ BURST_SECONDS = 0.01
 # a loaded switch wants a larger catch_settle, which widens the window too).
 RETRANSMIT_WINDOW = 25
 RUNNING, DONE, CANCELLED, ERROR = 'running', 'done', 'cancelled', 'error'
+# What a verdict covers, by whether the replies kept our mark.
+COVERS = {
+    'kept': "the destination answered and the source bridge's pipeline delivered the reply "
+            "to the source VM's port (taken at the flow that outputs it)",
+    'lost': "the path cleared or rewrote the DSCP mark: the reply was seen at the flow that "
+            "delivers it to the source VM's port, and the VM got it too",
+    None: 'no reply reached a flow that delivers to the source VM, marked or not',
+}
 
 
 def format_dpid(dpid: int) -> str:
@@ -79,6 +87,8 @@ class Echo:
     retransmits: int = 0
     rtt: float | None = None    # seconds, once answered
     lost: bool = False
+    suspended: bool = False     # our flows were deleted under it: it is sent again
+    dscp: int | None = None     # of its reply
 
     @property
     def pending(self) -> bool:
@@ -90,14 +100,21 @@ class Probe:
     id: str
     request: ProbeRequest
     created_at: float
+    mark_value: int = 0
     token: bytes = field(default_factory=lambda: secrets.token_bytes(TOKEN_BYTES))
     state: str = RUNNING
     error: str | None = None
     echoes: list[Echo] = field(default_factory=list)
     duplicates: int = 0
+    unmarked: bool = False          # the fallback round for paths that clear the mark
+    marked_sent: int = 0            # echoes of the marked round, once it is over
+    path: list[dict] = field(default_factory=list)
+    broken_at: dict | None = None
+    reinstalls: int = 0
     catch: Catch | None = None
     frame: Callable[[int], bytes] | None = None   # echo request by sequence number
     reply_from: tuple[bytes, bytes, bytes] = ()    # a reply's (src IP, dst IP, dst MAC)
+    round_at: float = 0.0           # when this round (marked, then unmarked) began
     armed_at: float | None = None   # when echo 0 is due
     due: float | None = None        # the probe's next deadline
     blocked: bool = False           # waiting for the echo rate limit
@@ -114,6 +131,14 @@ class Probe:
         if received == len(self.echoes):
             return 'reachable'
         return 'unreachable' if received == 0 else 'partial'
+
+    @property
+    def mark(self) -> str | None:
+        """'kept' or 'lost': whether the replies came back with our DSCP mark."""
+        marks = [e.dscp for e in self.echoes if e.dscp is not None]
+        if not marks:
+            return None
+        return 'lost' if self.unmarked and self.mark_value not in marks else 'kept'
 
     def to_json(self) -> dict:
         rtts = [e.rtt * 1000 for e in self.echoes if e.rtt is not None]
@@ -132,10 +157,23 @@ class Probe:
                         for e in self.echoes if e.rtt is not None],
             'duplicates': self.duplicates,
             'retransmits': sum(e.retransmits for e in self.echoes),
-            'observed_at': 'source-bridge',
+            'flows_reinstalled': self.reinstalls,
+            'observed_at': 'source-port',
+            'mark': self.mark,
+            'covers': COVERS[self.mark],
+            'path': self.path,
+            'broken_at': self.broken_at,
             'error': self.error,
             'request': self.request.to_json(),
         }
+
+
+def observation(direction: str, dpid: int, table: int, flow, in_port: int | None,
+                action: str, elapsed: float) -> dict:
+    """One step of a path: where a probe packet was seen, by which flow, and what then."""
+    return {'direction': direction, 'dpid': format_dpid(dpid), 'table': table,
+            'flow': flow.to_json() if flow is not None else None, 'in_port': in_port,
+            'action': action, 'time_us': round(elapsed * 1e6)}
 
 
 class ProbeError(Exception):
@@ -208,13 +246,19 @@ class Prober:
     def _start(self, request: ProbeRequest, now: float) -> Probe:
         bridge = self.bridges[request.dpid]
         self.counters['probes_started'] += 1
-        probe = Probe(id=secrets.token_hex(6), request=request, created_at=now)
+        probe = Probe(id=secrets.token_hex(6), request=request, created_at=now,
+                      round_at=now, mark_value=self.settings.dscp)
         self._wire(probe)
-        probe.catch = bridge.acquire(request.src_mac, request.src_ip,
-                                     now + ARM_TIMEOUT + request.duration, now)
         self.running[probe.id] = probe
-        self._schedule(probe, now if probe.catch.ready_at is not None else now + ARM_TIMEOUT)
+        self._catch(probe, bridge, now)
         return probe
+
+    def _catch(self, probe: Probe, bridge: Bridge, now: float) -> None:
+        request = probe.request
+        probe.catch = bridge.acquire(request.in_port, request.src_mac, request.src_ip,
+                                     now + ARM_TIMEOUT + request.duration, now,
+                                     marked=not probe.unmarked)
+        self._schedule(probe, now if probe.catch.ready_at is not None else now + ARM_TIMEOUT)
 
     def cancel(self, probe_id: str, now: float) -> Probe | None:
         probe = self.get(probe_id)
@@ -240,6 +284,29 @@ class Prober:
             for probe in self._probes_of(catch):
                 self._schedule(probe, catch.ready_at)
 
+    def flow_stats(self, dpid: int, xid: int, body: list, more: bool, now: float) -> None:
+        """A part of a flow table read: catches whose flows changed are laid anew."""
+        bridge = self.bridges.get(dpid)
+        if bridge is not None:
+            for catch in bridge.flow_stats(xid, body, more, now):
+                self._suspend(catch, now)
+
+    def removed(self, dpid: int, cookie: int, reason: int, now: float) -> None:
+        """A FLOW_REMOVED: if it was one of a catch's flows, its probes' outstanding
+        echoes wait until the catch is back, then go again; none is counted lost."""
+        bridge = self.bridges.get(dpid)
+        catch = bridge and bridge.removed(cookie, reason, now)
+        if catch:
+            self._suspend(catch, now)
+
+    def _suspend(self, catch: Catch, now: float) -> None:
+        for probe in self._probes_of(catch):
+            probe.reinstalls += 1
+            for echo in probe.echoes:
+                if echo.pending:
+                    echo.suspended = True
+            self._schedule(probe, now + ARM_TIMEOUT)
+
     def refused(self, dpid: int, xid: int, reason: str, now: float) -> None:
         """An OpenFlow error for one of our messages."""
         bridge = self.bridges.get(dpid)
@@ -251,26 +318,41 @@ class Prober:
     def packet_in(self, dpid: int, msg, now: float) -> Probe | None:
         """A PacketIn; the probe it answered, if it answered one."""
         bridge = self.bridges.get(dpid)
-        if bridge is None or not bridge.is_ours(msg):
+        caught = bridge and bridge.catch_of(msg)
+        if not caught:
             return None
         self.counters['packet_ins'] += 1
+        probe, echo = self._reply(dpid, msg, now)
+        if probe is None:
+            self.counters['tenant_packet_ins'] += 1
+        elif echo is not None and not probe.path:   # the first answer shows its last step
+            shadow = caught[1]
+            probe.path.append(observation(
+                'reply', dpid, msg.table_id, shadow and shadow.over, msg.match.get('in_port'),
+                'delivered to port %d' % probe.request.in_port, now - echo.last_sent))
+        return probe
+
+    def _reply(self, dpid: int, msg, now: float) -> tuple[Probe | None, Echo | None]:
+        """The probe (and the echo, unless it is a duplicate) that a PacketIn answers."""
         reply = packet.parse_echo_reply(msg.data)
         if reply is None or reply.ident != self.settings.dye:
-            return None
+            return None, None
         found = self._outstanding.get((dpid, reply.seq))
         if found is None:
-            return None
+            return None, None
         probe, echo = found
         if (reply.payload != probe.token
                 or (reply.src_ip, reply.dst_ip, reply.dst_mac) != probe.reply_from):
-            return None
+            return None, None
         if echo.rtt is not None:
             probe.duplicates += 1
-            return probe
-        echo.rtt = now - echo.last_sent
+            return probe, None
+        if echo.suspended:      # a copy sent before our flows went, caught after all
+            echo.suspended = False
+        echo.rtt, echo.dscp = now - echo.last_sent, reply.dscp
         self.counters['replies'] += 1
         self._maybe_done(probe, now)
-        return probe
+        return probe, echo
 
     # --- time ----------------------------------------------------------------------
 
@@ -317,18 +399,29 @@ class Prober:
     def _advance(self, probe: Probe, now: float) -> None:
         catch, request = probe.catch, probe.request
         if catch.ready_at is None:
-            if now >= probe.created_at + ARM_TIMEOUT:
+            if catch.lost_at is not None:
+                if now >= catch.lost_at + ARM_TIMEOUT:
+                    self._finish(probe, ERROR, now, 'our flows on switch %s were deleted by '
+                                 'another controller, and no flow delivers to port %d again'
+                                 % (format_dpid(request.dpid), request.in_port))
+                else:
+                    self._schedule(probe, catch.lost_at + ARM_TIMEOUT)
+            elif now >= probe.round_at + ARM_TIMEOUT:
                 self._finish(probe, ERROR, now, 'switch did not confirm the catch flow')
             else:
-                self._schedule(probe, probe.created_at + ARM_TIMEOUT)
+                self._schedule(probe, probe.round_at + ARM_TIMEOUT)
             return
         if catch.ready_at > now:
             self._schedule(probe, catch.ready_at)
             return
         if probe.armed_at is None:
-            probe.armed_at = max(catch.ready_at, probe.created_at)
+            probe.armed_at = max(catch.ready_at, probe.round_at)
         for echo in probe.echoes:
-            if echo.pending and now >= echo.sent_at + request.timeout:
+            if echo.suspended:      # our flows are back: send it again
+                echo.suspended = False
+                echo.sent_at = echo.last_sent = now
+                self.bridges[request.dpid].inject(request.in_port, probe.frame(echo.seq))
+            elif echo.pending and now >= echo.sent_at + request.timeout:
                 echo.lost = True
                 del self._outstanding[(request.dpid, echo.seq)]
         armed = probe.armed_at
@@ -380,11 +473,36 @@ class Prober:
         return None
 
     def _maybe_done(self, probe: Probe, now: float) -> bool:
-        if len(probe.echoes) == probe.request.count and not any(
-                e.pending for e in probe.echoes):
-            self._finish(probe, DONE, now)
+        if len(probe.echoes) < probe.request.count or any(e.pending for e in probe.echoes):
+            return False
+        if probe.received == 0 and not probe.unmarked and probe.catch.shadows:
+            self._unmarked_round(probe, now)
             return True
-        return False
+        if probe.received == 0:
+            probe.broken_at = self._broken(probe)
+        self._finish(probe, DONE, now)
+        return True
+
+    def _unmarked_round(self, probe: Probe, now: float) -> None:
+        """No marked reply came back. Perhaps the path clears the mark: send the echoes
+        again, caught by unmarked (copying) flows, before saying unreachable."""
+        self.counters['unmarked_rounds'] += 1
+        bridge = self.bridges[probe.request.dpid]
+        bridge.release(probe.catch, now)
+        probe.unmarked, probe.marked_sent = True, len(probe.echoes)
+        probe.echoes, probe.armed_at = [], None
+        probe.round_at = now
+        self._catch(probe, bridge, now)
+
+    def _broken(self, probe: Probe) -> dict:
+        """Where an unanswered probe broke, as far as the source bridge tells."""
+        request = probe.request
+        if not probe.catch.shadows:
+            return {'direction': 'reply', 'dpid': format_dpid(request.dpid), 'table': None,
+                    'flow': None, 'reason': 'not-delivered',
+                    'detail': 'no flow of the source bridge outputs to port %d'
+                              % request.in_port}
+        return None
 
     def _finish(self, probe: Probe, state: str, now: float, error: str | None = None) -> None:
         probe.state, probe.error = state, error
@@ -414,6 +532,7 @@ class Prober:
         request, dye, token = probe.request, self.settings.dye, probe.token
         src_mac, dst_mac = packet.mac_bytes(request.src_mac), packet.mac_bytes(request.dst_mac)
         src_ip, dst_ip = socket.inet_aton(request.src_ip), socket.inet_aton(request.dst_ip)
+        dscp = self.settings.dscp
         probe.frame = lambda seq: packet.echo_request(src_mac, dst_mac, src_ip, dst_ip, dye,
-                                                       seq, token)
+                                                       seq, token, dscp)
         probe.reply_from = (dst_ip, src_ip, src_mac)

@@ -253,7 +253,9 @@ class ProbeController(ControllerBase):
         prober = self.app.prober
         return _json({'running': len(prober.running), 'stored': len(prober.finished),
                       'switches': len(prober.bridges),
-                      'catch_flows': sum(len(b.catches) for b in prober.bridges.values()),
+                      'catches': sum(len(b.catches) for b in prober.bridges.values()),
+                      'catch_flows': sum(len(c.shadows) for b in prober.bridges.values()
+                                         for c in b.catches.values()),
                       'counters': dict(sorted(prober.counters.items()))})
 
     @route('probe', '/probe/probes/{probe_id}')

@@ -5,7 +5,7 @@ from ryu.ofproto import ofproto_parser
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
-from helpers import SETTINGS
+from helpers import NORMAL, SETTINGS, flow_stats, installed
 from ryu_apps.bridge import Bridge, Port
 from ryu_apps.options import Settings
 
@@ -23,66 +23,157 @@ def wire(msg):
     return ofproto_parser.msg(DATAPATH, version, msg_type, length, xid, bytes(msg.buf))
 
 
-def bridge():
+def bridge(flows=NORMAL, **settings):
     sent = []
-    return Bridge(1, sent.append, SETTINGS), sent
+    b = Bridge(1, sent.append, Settings(**dict(dict(catch_settle=0.005, catch_linger=0),
+                                               **settings)))
+    b.flows_table = flows
+    return b, sent
 
 
-def test_connect_sets_controller_id_packet_in_config_and_sweeps_our_cookie_only():
+def read(b, sent, now, flows=None):
+    """Answer the bridge's pending flow table read."""
+    (request,) = [m for m in sent if isinstance(m, parser.OFPFlowStatsRequest)][-1:]
+    theirs = b.flows_table if flows is None else flows
+    return b.flow_stats(request.xid, theirs + installed(sent), False, now)
+
+
+def adds(sent):
+    return [m for m in sent if isinstance(m, parser.OFPFlowMod) and m.command == ofp.OFPFC_ADD]
+
+
+def test_connect_sets_controller_id_packet_in_config_meter_and_sweeps_our_cookies_only():
     b, sent = bridge()
     b.connect()
     kinds = [type(m).__name__ for m in sent]
     assert kinds == ['OFPExperimenter', 'OFPSetConfig', 'OFPSetAsync', 'OFPFlowMod',
-                     'OFPPortDescStatsRequest']
-    set_id, config, async_, sweep, _ = [wire(m) for m in sent]
+                     'OFPMeterMod', 'OFPPortDescStatsRequest']
+    set_id, config, async_, sweep, meter, _ = [wire(m) for m in sent]
     assert (set_id.experimenter, set_id.exp_type) == (0x2320, 20)
     assert struct.unpack('!6xH', set_id.data) == (SETTINGS.controller_id,)
     assert config.miss_send_len > 0
     assert async_.packet_in_mask == [1 << ofp.OFPR_ACTION] * 2
+    assert async_.flow_removed_mask[0] & (1 << ofp.OFPRR_DELETE)
     assert (sweep.command, sweep.table_id) == (ofp.OFPFC_DELETE, ofp.OFPTT_ALL)
-    assert (sweep.cookie, sweep.cookie_mask) == (SETTINGS.cookie, 2**64 - 1)
+    assert (sweep.cookie, sweep.cookie_mask) == (SETTINGS.cookie, 0xffffffff0000ffff)
+    assert meter.meter_id == SETTINGS.controller_id
+    assert meter.bands[0].rate == SETTINGS.packet_in_rate
 
 
-def test_catch_flow_copies_replies_to_the_source_to_us_guards_and_resubmits_to_table_0():
+def test_a_new_catch_reads_the_flow_table_then_shadows_the_delivery_flow():
     b, sent = bridge()
-    b.acquire('02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
-    flow_mod, barrier = sent
-    assert isinstance(barrier, parser.OFPBarrierRequest)
-    flow = wire(flow_mod)
-    assert (flow.command, flow.table_id, flow.priority) == (ofp.OFPFC_ADD, 0, 65535)
-    assert flow.cookie == SETTINGS.cookie and flow.hard_timeout == 5
-    match = dict(flow.match.items())
-    assert match == {'eth_type': 0x0800, 'ip_proto': 1, 'icmpv4_type': 0, 'icmpv4_code': 0,
-                     'eth_dst': '02:00:00:00:00:01', 'ipv4_dst': '10.0.0.1', 'reg15': 0}
-    controller, load, resubmit = flow.instructions[0].actions
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    assert [type(m).__name__ for m in sent] == ['OFPFlowStatsRequest'] and catch.ready_at is None
+    read(b, sent, 0.001)
+    flow = wire(adds(sent)[0])
+    # NORMAL at priority 0 in table 0: the shadow sits at 1, for marked replies to vm1 only
+    assert (flow.table_id, flow.priority, flow.hard_timeout) == (0, 1, 5)
+    assert flow.flags == ofp.OFPFF_SEND_FLOW_REM
+    assert flow.cookie == SETTINGS.cookie | catch.index << 16
+    assert dict(flow.match.items()) == {
+        'eth_type': 0x0800, 'ip_proto': 1, 'icmpv4_type': 0, 'icmpv4_code': 0,
+        'eth_dst': '02:00:00:00:00:01', 'ipv4_dst': '10.0.0.1', 'ip_dscp': SETTINGS.dscp}
+    meter, actions = flow.instructions
+    assert meter.meter_id == SETTINGS.meter_id
+    (controller,) = actions.actions       # taken here: the tenant never sees it
     assert (controller.controller_id, controller.reason) == (SETTINGS.controller_id,
                                                              ofp.OFPR_ACTION)
-    assert (load.dst, load.value) == ('reg15', 1)
-    assert resubmit.table_id == 0 and resubmit.in_port == 0xfff8   # the packet's own port
+    assert isinstance(sent[-1], parser.OFPBarrierRequest)
+    assert b.confirmed(sent[-1].xid, now=0.002) is catch and catch.ready_at == 0.007
+
+
+def test_an_unmarked_catch_copies_and_lets_the_delivery_flow_act():
+    b, sent = bridge([flow_stats(65, 100, actions=[parser.OFPActionOutput(1)], reg15=2)])
+    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, marked=False)
+    read(b, sent, 0.001)
+    flow = wire(adds(sent)[0])
+    assert 'ip_dscp' not in dict(flow.match.items()) and flow.priority == 101
+    meter, copy, own = flow.instructions
+    assert [a.port for a in own.actions] == [1]
 
 
 def test_catch_is_extended_in_place_when_a_later_probe_needs_it_longer():
     b, sent = bridge()
-    catch = b.acquire('02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
-    b.confirmed(sent[1].xid, now=0.001)
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    read(b, sent, 0.0)
+    b.confirmed(sent[-1].xid, now=0.001)
     sent.clear()
-    b.acquire('02:00:00:00:00:01', '10.0.0.1', until=2.0, now=1.0)
+    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=2.0, now=1.0)
     assert sent == []   # the flow outlives the new probe already
-    b.acquire('02:00:00:00:00:01', '10.0.0.1', until=30.0, now=1.0)
-    (extend,) = sent     # no barrier: the flow never left the table
+    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=1.0)
+    (extend,) = sent     # no barrier, no read: the flow never left the table
     assert extend.command == ofp.OFPFC_ADD and extend.hard_timeout == 31
     assert catch.users == 3
 
 
-def test_release_deletes_strictly_by_match_priority_and_cookie():
+def test_release_deletes_the_catch_by_its_exact_cookie():
     b, sent = bridge()
-    catch = b.acquire('02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    read(b, sent, 0.0)
     b.release(catch, now=1.0)
     delete = wire(sent[-1])
-    assert (delete.command, delete.priority) == (ofp.OFPFC_DELETE_STRICT, 65535)
-    assert (delete.cookie, delete.cookie_mask) == (SETTINGS.cookie, 2**64 - 1)
-    assert dict(delete.match.items())['ipv4_dst'] == '10.0.0.1'
+    assert (delete.command, delete.table_id) == (ofp.OFPFC_DELETE, ofp.OFPTT_ALL)
+    assert (delete.cookie, delete.cookie_mask) == (SETTINGS.cookie | catch.index << 16, 2**64 - 1)
     assert b.catches == {}
+
+
+def test_a_changed_pipeline_is_followed_and_the_old_shadows_go_once_the_new_are_in():
+    b, sent = bridge()
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=0.0)
+    read(b, sent, 0.0)
+    b.confirmed(sent[-1].xid, now=0.001)
+    old = catch.index
+    assert b.expire(now=0.5) == 1.0 and b.expire(now=1.0) == 2.0    # re-read when due
+    read(b, sent, 1.001)
+    assert not adds(sent[-2:])   # unchanged: nothing to do
+    b.expire(now=2.01)
+    moved = [flow_stats(60, 3)]  # the operator moved NORMAL to table 60
+    read(b, sent, 2.011, flows=moved)
+    assert catch.index != old and (adds(sent)[-1].table_id, adds(sent)[-1].priority) == (60, 4)
+    assert catch.ready_at is not None   # the old shadows serve until the new are in
+    b.confirmed(sent[-1].xid, now=2.012)
+    delete = sent[-1]
+    assert delete.command == ofp.OFPFC_DELETE and delete.cookie == SETTINGS.cookie | old << 16
+
+
+def test_flows_deleted_by_another_controller_are_laid_again_when_it_delivers_again():
+    b, sent = bridge()
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=0.0)
+    read(b, sent, 0.0)
+    b.confirmed(sent[-1].xid, now=0.001)
+    cookie = SETTINGS.cookie | catch.index << 16
+    assert b.removed(cookie, ofp.OFPRR_DELETE, now=1.0) is catch
+    assert catch.ready_at is None and b.removed(cookie, ofp.OFPRR_DELETE, 1.0) is None
+    b.expire(now=1.0)
+    read(b, sent, 1.01, flows=[])          # the other controller has not re-added its own
+    assert catch.ready_at is None and b.expire(now=1.02) == 1.06
+    b.expire(now=1.06)
+    read(b, sent, 1.07)                    # it has: a new generation, and the meter again
+    assert isinstance([m for m in sent if isinstance(m, parser.OFPMeterMod)][-1],
+                      parser.OFPMeterMod)
+    b.confirmed(sent[-1].xid, now=1.08)
+    assert catch.ready_at == 1.085 and catch.reinstalls == 1
+    assert b.removed(cookie, ofp.OFPRR_DELETE, 1.1) is None   # the old generation's
+
+
+def test_a_shadow_replaced_without_flow_removed_is_noticed_at_the_next_read():
+    b, sent = bridge()
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=0.0)
+    read(b, sent, 0.0)
+    b.confirmed(sent[-1].xid, now=0.001)
+    b.expire(now=1.0)
+    (request,) = [m for m in sent if isinstance(m, parser.OFPFlowStatsRequest)][-1:]
+    assert b.flow_stats(request.xid, NORMAL, False, 1.001) == [catch]   # ours is gone
+
+
+def test_another_instance_with_our_mark_on_the_bridge_is_a_clash():
+    other = flow_stats(0, 1, cookie=0x72797570_00000001 | 5 << 16, ip_dscp=SETTINGS.dscp,
+                       eth_type=0x0800)
+    b, sent = bridge([*NORMAL, other])
+    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    read(b, sent, 0.0)
+    assert 'controller id 1' in b.clash
+    assert Settings(controller_id=1).dscp != SETTINGS.dscp   # different ids, different marks
 
 
 def test_inject_submits_the_frame_to_the_table_from_the_vm_port():
@@ -103,17 +194,17 @@ def test_ports_are_found_by_number_or_name_and_follow_port_status():
 
 
 def test_with_a_linger_an_idle_catch_stays_then_goes_and_a_new_probe_reuses_it():
-    sent = []
-    b = Bridge(1, sent.append, Settings(catch_linger=1.0))
-    catch = b.acquire('02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    b, sent = bridge(catch_linger=1.0, resync_interval=100)
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    read(b, sent, 0.0)
     b.release(catch, now=2.0)
     assert b.expire(now=2.5) == 3.0 and b.catches   # idle, still in the table
-    assert b.acquire('02:00:00:00:00:01', '10.0.0.1', until=4.0, now=2.5) is catch
+    assert b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=4.0, now=2.5) is catch
     b.release(catch, now=3.0)
-    flow_mods = [m for m in sent if isinstance(m, parser.OFPFlowMod)]
-    assert not [m for m in flow_mods if m.command == ofp.OFPFC_DELETE_STRICT]
+    deletes = [m for m in sent if isinstance(m, parser.OFPFlowMod)
+               and m.command == ofp.OFPFC_DELETE]
+    assert not deletes
     assert b.expire(now=4.0) is None and not b.catches
-    flow_mods = [m for m in sent if isinstance(m, parser.OFPFlowMod)]
-    (delete,) = [m for m in flow_mods if m.command == ofp.OFPFC_DELETE_STRICT]
-    adds = [m for m in flow_mods if m.command == ofp.OFPFC_ADD]
-    assert all(add.hard_timeout >= 2 for add in adds)   # the flow outlives every linger
+    (delete,) = [m for m in sent if isinstance(m, parser.OFPFlowMod)
+                 and m.command == ofp.OFPFC_DELETE]
+    assert all(add.hard_timeout >= 2 for add in adds(sent))   # outlives every linger

@@ -29,7 +29,7 @@ def test_echo_request_is_what_scapy_reads_as_a_valid_dyed_ping():
 
 def test_reply_from_scapy_parses_to_its_fields():
     reply = packet.parse_echo_reply(reply_frame(request(seq=9)))
-    assert reply == packet.EchoReply(SRC_MAC, DST_IP, SRC_IP, 111, 9, TOKEN)
+    assert reply == packet.EchoReply(SRC_MAC, DST_IP, SRC_IP, 111, 9, TOKEN, 0)
 
 
 def test_reply_with_vlan_and_qinq_tags_parses():
@@ -64,3 +64,13 @@ def test_random_bytes_never_raise():
             if frame:
                 frame[rng.randrange(len(frame))] = rng.randrange(256)
         packet.parse_echo_reply(bytes(frame[:rng.randrange(len(frame) + 1)]))
+
+
+def test_the_mark_is_the_dscp_of_the_request_and_is_read_back_from_the_reply():
+    marked = packet.echo_request(SRC_MAC, DST_MAC, SRC_IP, DST_IP, 111, 7, TOKEN, dscp=59)
+    frame = Ether(marked)
+    assert frame[IP].tos == 59 << 2
+    del frame[IP].chksum
+    assert bytes(Ether(bytes(frame))) == marked     # scapy agrees on the checksum
+    assert packet.parse_echo_reply(reply_frame(marked)).dscp == 59
+    assert packet.parse_echo_reply(reply_frame(marked, tos=0)).dscp == 0

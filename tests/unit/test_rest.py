@@ -40,7 +40,7 @@ def test_post_starts_a_probe_with_a_normalised_request_and_defaults(api):
     status, body, res = api('POST', '/probe/probes', dict(GOOD, dpid=1, src_mac='02:00:00:00:00:0A'))
     assert status == 201 and res.location.endswith('/probe/probes/' + body['id'])
     assert body['state'] == 'running' and body['verdict'] is None
-    assert body['observed_at'] == 'source-bridge'
+    assert body['observed_at'] == 'source-port' and body['path'] == [] and body['broken_at'] is None
     assert body['request'] == dict(GOOD, in_port=1, src_mac='02:00:00:00:00:0a',
                                    count=3, interval=0.2, timeout=1.0)
     assert api('GET', '/probe/probes/' + body['id'])[1]['id'] == body['id']
@@ -139,6 +139,9 @@ def test_batch_starts_many_probes_and_names_the_bad_element(api):
 def test_stats_count_probes_and_messages(api):
     api('POST', '/probe/probes', GOOD)
     status, body, _ = api('GET', '/probe/stats')
-    assert status == 200 and body['running'] == 1 and body['catch_flows'] == 1
+    assert status == 200 and body['running'] == 1 and body['catches'] == 1
     assert body['switches'] == 1 and body['counters']['probes_started'] == 1
-    assert body['counters']['flow_mods'] == 1
+    assert body['counters']['flow_reads'] == 1 and body['catch_flows'] == 0
+    api.switch.confirm_all(0.0)      # the switch sends its flows: one delivers to the port
+    body = api('GET', '/probe/stats')[1]
+    assert body['catch_flows'] == 1 and body['counters']['flow_mods'] == 1
