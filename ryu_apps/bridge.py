@@ -25,6 +25,7 @@ A catch in *unmarked* mode (the fallback for paths that clear the mark) matches 
 with any DSCP and copies them: controller, then the delivery flow's own instructions.
 """
 import collections
+import logging
 import math
 import random
 import struct
@@ -53,6 +54,7 @@ HARD_TIMEOUT_MARGIN = 2.0
 REREAD_DELAY = 0.05
 OFPMMFC_METER_EXISTS = 1
 
+LOG = logging.getLogger(__name__)
 Send = Callable[[object], None]
 
 
@@ -352,6 +354,8 @@ class Bridge:
                 or catch.lost_at is not None):
             return None
         self.counters['flows_lost'] += 1
+        LOG.info('switch %016x: catch flows of port %d removed (reason %d): laying them again',
+                 self.dpid, catch.in_port, reason)
         catch.lost_at, catch.ready_at = now, None
         catch.shadows = ()
         self._reread_at = now
@@ -372,13 +376,19 @@ class Bridge:
 
     def _shadow_flow(self, catch: Catch, shadow: Shadow, hard_timeout: int):
         self.counters['flow_mods'] += 1
-        copy = [parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
-                                          controller_id=self.settings.controller_id,
-                                          reason=ofp.OFPR_ACTION)]
-        instructions = [parser.OFPInstructionMeter(self.settings.meter_id),
-                        parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, copy)]
+        actions = [parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
+                                             controller_id=self.settings.controller_id,
+                                             reason=ofp.OFPR_ACTION)]
+        instructions = [parser.OFPInstructionMeter(self.settings.meter_id)]
         if not catch.marked:    # copy, and let the delivery flow do what it does
-            instructions += shadow.over.instructions
+            for inst in shadow.over.instructions:
+                if isinstance(inst, parser.OFPInstructionMeter):
+                    instructions = [inst]       # one meter per flow: theirs
+                elif inst.type == ofp.OFPIT_APPLY_ACTIONS:
+                    actions += inst.actions
+                else:
+                    instructions.append(inst)
+        instructions.insert(1, parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
         return parser.OFPFlowMod(
             None, cookie=self._cookie(catch.index), cookie_mask=ALL_BITS,
             table_id=shadow.table, command=ofp.OFPFC_ADD, hard_timeout=hard_timeout,

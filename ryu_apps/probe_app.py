@@ -152,6 +152,6 @@ class ProbeApp(app_manager.RyuApp):
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def _error(self, ev):
         msg = ev.msg
-        reason = 'OpenFlow error type %d code %d' % (msg.type, msg.code)
+        reason = 'OpenFlow error type %s code %s' % (msg.type, msg.code)
         self.logger.warning('switch %016x: %s (xid %d)', msg.datapath.id, reason, msg.xid)
         self.prober.refused(msg.datapath.id, msg.xid, reason, time.monotonic())

@@ -16,7 +16,7 @@ from topologies.netns import Vm
 from topologies.ovs import OvsInstance
 
 DPID = 0x0000_0000_0000_00a1
-COOKIE = '0x7279757000007270'
+OURS = re.compile(r'cookie=0x72797570[0-9a-f]{4}7270')   # any catch index of ours
 SCAPY_FORGER = r'''
 import sys
 from scapy.all import ICMP, IP, Ether, sendp, sniff
@@ -43,7 +43,10 @@ class Net:
         return self.ovs.dump_flows(self.bridge)
 
     def our_flows(self) -> list[str]:
-        return [f for f in self.flows() if COOKIE in f]
+        return [f for f in self.flows() if OURS.search(f)]
+
+    def their_flows(self) -> list[str]:
+        return [f for f in self.flows() if not OURS.search(f)]
 
 
 def body(src: Vm, dst: Vm, **extra) -> dict:
@@ -69,7 +72,8 @@ def build_net(lab, controller: str | None) -> Net:
 
 @pytest.fixture
 def app(lab):
-    return start_app(lab)
+    """The app, its catch flows going as soon as their last probe ends."""
+    return start_app(lab, config='[probe]\ncatch_linger = 0\n')
 
 
 @pytest.fixture
@@ -85,7 +89,7 @@ def test_reachable_pair_with_in_port_by_name(app, net):
     assert (result['sent'], result['received'], result['loss']) == (3, 3, 0.0)
     assert result['request']['in_port'] == net.vm1.port_no
     assert 0 < result['rtt_ms']['min'] <= result['rtt_ms']['max'] < 1000
-    assert result['observed_at'] == 'source-bridge'
+    assert result['observed_at'] == 'source-port' and result['mark'] == 'kept'
 
 
 def test_pair_split_by_vlan_tag_is_unreachable(app, net):
@@ -98,7 +102,7 @@ def test_icmp_dropped_by_an_operator_flow_is_unreachable_and_the_flow_is_left_al
                   'cookie=0x42,priority=100,icmp,nw_dst=%s,actions=drop' % net.vm2.ip)
     before = net.flows()
     result = app.probe(**body(net.vm1, net.vm2, count=2, interval=0.1, timeout=0.5))
-    assert result['verdict'] == 'unreachable'
+    assert result['verdict'] == 'unreachable' and result['mark'] is None
     assert net.flows() == before
     assert any('cookie=0x42' in f and 'actions=drop' in f for f in net.flows())
 
@@ -118,7 +122,8 @@ def test_catch_flow_is_ours_while_running_and_gone_when_cancelled(app, net):
     while not net.our_flows() and time.monotonic() < deadline:
         time.sleep(0.02)
     (flow,) = net.our_flows()
-    assert 'priority=65535' in flow and 'hard_timeout=' in flow
+    assert 'priority=1,' in flow and 'hard_timeout=' in flow   # over NORMAL at 0
+    assert 'nw_tos=12' in flow and 'send_flow_rem' in flow   # DSCP 3, the default mark
     assert 'icmp_type=0' in flow and 'nw_dst=%s' % net.vm1.ip in flow and 'nw_src' not in flow
     status, cancelled = app.request('DELETE', '/probe/probes/' + probe['id'])
     assert status == 200 and cancelled['state'] == 'cancelled' and cancelled['received'] > 0
@@ -273,8 +278,9 @@ def test_app_dialing_a_passive_listener_leaves_operator_flows_untouched(lab):
     app.wait_for_switches(DPID)
     assert net.flows() == before
     assert app.probe(**body(net.vm1, net.vm2, count=2))['verdict'] == 'reachable'
+    assert [f for f in net.our_flows() if 'priority=6,' in f]   # over the ip NORMAL flow
     assert app.probe(**body(net.vm1, net.vm3, count=1, timeout=0.3))['verdict'] == 'unreachable'
-    assert net.flows() == before
+    assert net.their_flows() == before
 
 
 def test_app_composes_with_other_ryu_apps_in_one_process(lab):
@@ -286,12 +292,13 @@ def test_app_composes_with_other_ryu_apps_in_one_process(lab):
 
 
 def test_probe_options_come_from_the_config_file(lab):
-    app = start_app(lab, config='[probe]\ndye = 4242\ncatch_priority = 60000\nmax_count = 5\n')
+    app = start_app(lab, config='[probe]\ndye = 4242\nmark = 11\nmax_count = 5\n')
     net = build_net(lab, app.target)
     app.wait_for_switches(DPID)
     assert app.request('POST', '/probe/probes', body(net.vm1, net.vm2, count=6))[0] == 400
     capture = net.vm2.popen('tcpdump', '-n', '-l', '-c', '1', '-i', 'eth0',
-                            'icmp[0] = 8 and icmp[4:2] = 4242', stdout=subprocess.PIPE,
+                            'icmp[0] = 8 and icmp[4:2] = 4242 and ip[1] = 44',
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     try:
         time.sleep(1)

@@ -1,12 +1,15 @@
 """Every topology, on real OVS, probed through the app's REST API.
 
-For each topology: every listed probe gets its expected verdict while a tenant pings a
-reachable pair (0% loss, no DUP), and afterwards every bridge's flow table is back to
-its baseline; each fault turns its probe unreachable; `down` leaves nothing behind.
+For each topology: every listed probe gets its expected verdict, and the tenant's own
+kernel ping between the same VMs agrees with it, pair by pair; meanwhile a tenant pings
+a reachable pair with the dye's identifier (0% loss, no DUP, exactly its own replies),
+and afterwards every bridge's flow table, ours aside, is back to its baseline; each fault
+turns its probe unreachable, and its kernel ping fails too; `down` leaves nothing behind.
 """
 import concurrent.futures
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +25,7 @@ pytestmark = pytest.mark.skipif(missing_requirements() is not None,
                                 reason=missing_requirements() or '')
 FAULTS = [(name, fault) for name in engine.names() for fault in sorted(engine.load(name).faults)]
 PROBE = dict(count=2, interval=0.1, timeout=1.0)
+OURS = re.compile(r'cookie=0x72797570[0-9a-f]{4}7270')   # the app's flows, any catch
 
 
 @pytest.fixture(scope='module')
@@ -49,9 +53,19 @@ def assert_gone(instance: str) -> None:
     assert not os.path.exists(os.path.join(engine.RUN_ROOT, instance))
 
 
-def all_flows(network: engine.Network) -> dict:
-    return {(host, bridge): network.ovs(host).dump_flows(bridge)
+def all_flows(network: engine.Network, ours: bool = False) -> dict:
+    """Every bridge's flows; without ours unless asked."""
+    return {(host, bridge): [f for f in network.ovs(host).dump_flows(bridge)
+                             if ours or not OURS.search(f)]
             for host, bridges in network.state['hosts'].items() for bridge in bridges}
+
+
+def kernel_ping(network, probe) -> str:
+    """What the tenant's own ping from the probe's source to its destination says."""
+    output = network.run(probe.src, ['ping', '-n', '-q', '-c', '3', '-i', '0.2', '-W', '1',
+                                     network.vms()[probe.dst].ip], check=False, timeout=30)
+    received = int(re.search(r'(\d+) received', output).group(1))
+    return {3: 'reachable', 0: 'unreachable'}.get(received, 'partial')
 
 
 def probe_all(app, network, probes) -> list[tuple]:
@@ -70,9 +84,10 @@ def test_topology_probes_get_expected_verdicts_without_harming_tenant_traffic(re
     ping = None
     if topology.tenant_ping:
         src, dst = topology.tenant_ping
+        # identifier 111, the dye: it must see its own replies, no probe's
         ping = subprocess.Popen(
-            ['ip', 'netns', 'exec', network.netns(src), 'ping', '-n', '-i', '0.05', '-c', '60',
-             network.vms()[dst].ip], stdout=subprocess.PIPE, text=True)
+            ['ip', 'netns', 'exec', network.netns(src), 'ping', '-n', '-e', '111', '-i', '0.05',
+             '-c', '60', network.vms()[dst].ip], stdout=subprocess.PIPE, text=True)
     try:
         results = probe_all(app, network, topology.probes)
         output = ping.communicate(timeout=60)[0] if ping else ''
@@ -83,8 +98,11 @@ def test_topology_probes_get_expected_verdicts_without_harming_tenant_traffic(re
              if verdict != pair[2]]
     assert not wrong
     if ping:
-        assert ' 0% packet loss' in output and 'DUP!' not in output, output
+        assert '60 packets transmitted, 60 received, 0% packet loss' in output, output
+        assert 'DUP!' not in output, output
     assert all_flows(network) == baseline
+    truth = [(p.src, p.dst, p.expect, kernel_ping(network, p)) for p in topology.probes if p.ping]
+    assert [t for t in truth if t[2] != t[3]] == []
 
 
 @pytest.mark.parametrize('name, fault', FAULTS)
@@ -93,6 +111,8 @@ def test_fault_turns_its_probe_unreachable(request, app, name, fault):
     probe = network.topology.faults[fault].probe
     result = app.probe(**network.body(probe, **PROBE))
     assert (result['state'], result['verdict']) == ('done', 'unreachable'), result
+    if probe.ping:
+        assert kernel_ping(network, probe) == 'unreachable'
 
 
 def test_up_is_idempotent_and_down_leaves_nothing(request, app):
