@@ -25,7 +25,7 @@ OPTS = [
                help='OVS controller id of our connection. Catch flows send PacketIns '
                     'to this id only, so other controllers of the bridge never see '
                     'them. Also the low bits of our flow cookie.'),
-    cfg.FloatOpt('catch_settle', default=0.002, min=0, max=1,
+    cfg.FloatOpt('catch_settle', default=0.01, min=0, max=1,
                  help='Seconds to wait after the switch confirms a new catch flow '
                       'before injecting, and the first retransmission delay of a first '
                       'echo while the flow has caught nothing: the datapath keeps using '
