@@ -410,7 +410,7 @@ class _Builder:
         from topologies.faucet import Faucet   # it imports this module
         ovs, place = self.ovs[host], '%s/%s' % (host, bridge.name)
         faucet = Faucet.create(self.dir, place, ovs.dpid(bridge.name))
-        self.faucets[place] = faucet.__dict__
+        self.faucets[place] = asdict(faucet)
         faucet.write(bridge.faucet(faucet.dpid, self._port_numbers(host, bridge.name),
                                    frozenset()))
         faucet.start()
