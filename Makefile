@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# FAUCET (the `faucet` topology) runs on os-ken, which cannot share a venv with ryu 4.34.
+FAUCET_VENV := .venv-faucet
 DEBS := openvswitch-switch iproute2 tcpdump iputils-ping curl socat dnsmasq-base iptables isc-dhcp-client
 # ryu 4.34's setup.py calls a setuptools API that was removed in 68; the constraint reaches
 # pip's isolated build environments too.
@@ -11,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup demo test unit e2e bench clean
 
-setup: .stamp-debs $(VENV)/.stamp
+setup: .stamp-debs $(VENV)/.stamp $(FAUCET_VENV)/.stamp
 
 .stamp-debs:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -30,6 +32,11 @@ $(VENV)/.stamp: setup.cfg constraints.txt ryu_apps/eventlet_compat.py
 	echo "import ryu_apps.eventlet_compat" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/ryu_probe_compat.pth
 	touch $@
 
+$(FAUCET_VENV)/.stamp: requirements-faucet.txt
+	test -x $(FAUCET_VENV)/bin/python || $(PYTHON) -m venv $(FAUCET_VENV)
+	$(FAUCET_VENV)/bin/python -m pip install -q -r requirements-faucet.txt
+	touch $@
+
 test: setup
 	$(PY) -m pytest -q tests/unit tests/e2e
 
@@ -46,4 +53,4 @@ bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .stamp-debs *.egg-info
+	rm -rf $(VENV) $(FAUCET_VENV) .stamp-debs *.egg-info

@@ -251,7 +251,7 @@ def _up(topology: Topology, controller: str | None, faults: tuple[str, ...],
             raise
         raise TopologyError('%s: step "%s" failed: %s' % (instance, builder.step, error)) from error
     state = dict(wanted, hosts=builder.hosts_state, vms=builder.vms,
-                 next_hops=builder.next_hops)
+                 next_hops=builder.next_hops, faucets=builder.faucets)
     with open(os.path.join(builder.dir, 'state.json'), 'w') as f:
         json.dump(state, f, indent=1)
     return Network(instance, state)
@@ -296,7 +296,8 @@ class _Builder:
         self.ovs: dict[str, OvsInstance] = {}
         self.hosts_state: dict[str, dict] = {}
         self.vms: dict[str, dict] = {}
-        self.next_hops: dict[str, dict[str, str]] = {}
+        self.next_hops: dict[str, dict[str, str]] = dict(topology.next_hops)
+        self.faucets: dict[str, dict] = {}
         self.bridges = 0
 
     def netns(self, where: str) -> str:
@@ -330,6 +331,11 @@ class _Builder:
                 if bridge.flows is not None:
                     self.step = 'flows of %s/%s' % (host.name, bridge.name)
                     self._flows(host.name, bridge)
+        for host in topo.hosts:
+            for bridge in host.bridges:
+                if bridge.faucet:
+                    self.step = 'FAUCET of %s/%s' % (host.name, bridge.name)
+                    self._faucet(host.name, bridge)
         for node in topo.nodes:
             for i, argv in enumerate(node.daemons):
                 self.step = 'daemon %s of %s' % (argv[0], node.name)
@@ -347,6 +353,12 @@ class _Builder:
             for command in topo.faults[name].commands:
                 self.step = 'fault %s: %s' % (name, ' '.join(command.argv))
                 self.run(command)
+        for host in topo.hosts:
+            for bridge in host.bridges:
+                if bridge.faucet and faults:
+                    self.step = 'FAUCET of %s/%s: reload with %s' % (host.name, bridge.name,
+                                                                   ', '.join(faults))
+                    self._faucet_reload(host.name, bridge, frozenset(faults))
 
     def _host(self, host: Host) -> None:
         ns = Namespace(self.netns(host.name)).create()
@@ -391,6 +403,35 @@ class _Builder:
                app], log=os.path.join(self.dir, 'other-%s.log' % host))
         wait_for(lambda: listening(port), '%s to listen on %d' % (app, port), 20)
         return self._relay(ovs, 'other', 'tcp:127.0.0.1:%d' % port)
+
+    def _faucet(self, host: str, bridge: Bridge) -> None:
+        """FAUCET started with the bridge's real dpid and port numbers, then added to its
+        controllers (it wipes the bridge when it connects), and waited for."""
+        from topologies.faucet import Faucet   # it imports this module
+        ovs, place = self.ovs[host], '%s/%s' % (host, bridge.name)
+        faucet = Faucet.create(self.dir, place, ovs.dpid(bridge.name))
+        self.faucets[place] = asdict(faucet)
+        faucet.write(bridge.faucet(faucet.dpid, self._port_numbers(host, bridge.name),
+                                   frozenset()))
+        faucet.start()
+        targets = ovs.vsctl('get-controller', bridge.name).split()
+        ovs.set_controller(bridge.name, *targets,
+                           self._relay(ovs, 'faucet-' + bridge.name,
+                                       'tcp:127.0.0.1:%d' % faucet.of_port))
+        faucet.wait_running()
+
+    def _faucet_reload(self, host: str, bridge: Bridge, faults: frozenset[str]) -> None:
+        from topologies.faucet import Faucet
+        faucet = Faucet(**self.faucets['%s/%s' % (host, bridge.name)])
+        ports = self._port_numbers(host, bridge.name)
+        config = bridge.faucet(faucet.dpid, ports, faults)
+        if config != bridge.faucet(faucet.dpid, ports, frozenset()):
+            faucet.reload(config)
+
+    def _port_numbers(self, host: str, bridge: str) -> dict[str, int]:
+        ovs = self.ovs[host]
+        return {port: int(ovs.vsctl('get', 'interface', port, 'ofport'))
+                for port in ovs.vsctl('list-ports', bridge).split()}
 
     def _link(self, index: int, link) -> None:
         (host_a, bridge_a), (host_b, bridge_b) = link.a.split('/'), link.b.split('/')

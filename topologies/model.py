@@ -8,6 +8,7 @@ ovs-vsctl/ovs-ofctl/ovs-appctl there talk to that host's own OVS, and port names
 stand in for port numbers in flows (`in_port=vm1`).
 """
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 @dataclass
@@ -28,6 +29,9 @@ class Bridge:
     ports: list[Port] = field(default_factory=list)
     flows: list[str] | None = None    # ovs-ofctl add-flow lines; None: priority=0,actions=NORMAL
     other_controller: str | None = None   # a Ryu app run in its own ryu-manager, as a second controller
+    # FAUCET runs it (its own process, topologies/faucet.py): its faucet.yaml, as a dict,
+    # from the bridge's real dpid, its ports' numbers by name and the faults that are on
+    faucet: Callable[[int, dict[str, int], frozenset[str]], dict] | None = None
 
 
 @dataclass
@@ -129,6 +133,9 @@ class Topology:
     probes: list[Probe] = field(default_factory=list)
     faults: dict[str, Fault] = field(default_factory=dict)
     tenant_ping: tuple[str, str] | None = None         # a reachable pair for tenant traffic
+    # next hops that are no node (a router inside a controller's pipeline), for `via`:
+    # name -> {subnet or HOST/BRIDGE: MAC}
+    next_hops: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 # --- the usual faults, each turning `probe` unreachable ------------------------------
@@ -145,10 +152,11 @@ def sg_drop(probe: Probe, host: str, bridge: str, dst_ip: str) -> Fault:
                  _unreachable(probe))
 
 
-def link_down(probe: Probe) -> Fault:
+def link_down(probe: Probe, broken: Broken | None = None) -> Fault:
     """The destination VM's link down."""
     return Fault("%s's link is down" % probe.dst,
-                 [Run(probe.dst, ['ip', 'link', 'set', 'eth0', 'down'])], _unreachable(probe))
+                 [Run(probe.dst, ['ip', 'link', 'set', 'eth0', 'down'])],
+                 _unreachable(probe, broken))
 
 
 def vlan_changed(probe: Probe, host: str, port: str, tag: int, why: str = '') -> Fault:
