@@ -5,7 +5,9 @@ to add a network.
 Places are named `HOST` (a hypervisor's namespace) or `HOST/BRIDGE` (a bridge on it).
 Commands (`Run`) are shell-free argument lists run inside a host or node namespace;
 ovs-vsctl/ovs-ofctl/ovs-appctl there talk to that host's own OVS, and port names can
-stand in for port numbers in flows (`in_port=vm1`).
+stand in for port numbers in flows (`in_port=vm1`). With OVN, `ovn-nbctl`/`ovn-sbctl`
+run anywhere reach the instance's own databases, `ovn-appctl -t ovn-controller` on a
+chassis its ovn-controller, and `OVN` (`Run(OVN, ...)`) is the central's place.
 """
 from dataclasses import dataclass, field
 
@@ -28,13 +30,17 @@ class Bridge:
     ports: list[Port] = field(default_factory=list)
     flows: list[str] | None = None    # ovs-ofctl add-flow lines; None: priority=0,actions=NORMAL
     other_controller: str | None = None   # a Ryu app run in its own ryu-manager, as a second controller
+    passive: bool = False             # the app dials out to it: a passive listener, relayed to 127.0.0.1
 
 
 @dataclass
 class Host:
-    """A hypervisor: its own ovsdb-server and ovs-vswitchd in its own namespace."""
+    """A hypervisor: its own ovsdb-server and ovs-vswitchd in its own namespace.
+    `ovn_chassis`: it also runs ovn-controller, which creates its br-int (listed in
+    `bridges` for its dpid and attachment); its Geneve endpoint is its bridge's `ip`."""
     name: str
     bridges: list[Bridge]
+    ovn_chassis: bool = False
 
 
 @dataclass
@@ -65,6 +71,9 @@ class Node:
     commands: list[list[str]] = field(default_factory=list)   # run inside once it is wired
     daemons: list[list[str]] = field(default_factory=list)    # long-running, inside
     vm: bool = True                   # a probe endpoint, listed by `show`
+
+
+OVN = 'ovn'                           # the place of OVN's central daemons: the root namespace
 
 
 @dataclass
@@ -129,6 +138,7 @@ class Topology:
     probes: list[Probe] = field(default_factory=list)
     faults: dict[str, Fault] = field(default_factory=dict)
     tenant_ping: tuple[str, str] | None = None         # a reachable pair for tenant traffic
+    ovn: list[list[str]] = field(default_factory=list)  # ovn-nbctl commands: the logical network
 
 
 # --- the usual faults, each turning `probe` unreachable ------------------------------
@@ -145,10 +155,11 @@ def sg_drop(probe: Probe, host: str, bridge: str, dst_ip: str) -> Fault:
                  _unreachable(probe))
 
 
-def link_down(probe: Probe) -> Fault:
+def link_down(probe: Probe, broken: Broken | None = None) -> Fault:
     """The destination VM's link down."""
     return Fault("%s's link is down" % probe.dst,
-                 [Run(probe.dst, ['ip', 'link', 'set', 'eth0', 'down'])], _unreachable(probe))
+                 [Run(probe.dst, ['ip', 'link', 'set', 'eth0', 'down'])],
+                 _unreachable(probe, broken))
 
 
 def vlan_changed(probe: Probe, host: str, port: str, tag: int, why: str = '') -> Fault:
