@@ -152,6 +152,11 @@ def ovn_env(base: str, rundir: str | None = None) -> dict:
                 OVN_SB_DB='unix:' + os.path.join(base, 'ovn-sb.sock'), OVN_RUNDIR=rundir or base)
 
 
+def host_env(base: str, ovs: OvsInstance) -> dict:
+    """What a command on a host runs with: ovs-* reach its OVS, ovn-* the instance's OVN."""
+    return dict(ovs.env(), **ovn_env(base, ovs.rundir))
+
+
 def _ovsdb_list(value) -> list:
     """An OVSDB JSON value as a list: ["set", [...]] or a single atom (["uuid", U] -> U)."""
     items = value[1] if isinstance(value, list) and value[0] == 'set' else [value]
@@ -198,10 +203,7 @@ class Network:
         """A command in a host's namespace (with its OVS), in a node's, or at OVN."""
         if where == OVN:
             return run(argv, check=check, timeout=timeout, env=ovn_env(self.dir))
-        env = None
-        if where in self.state['hosts']:
-            ovs = self.ovs(where)
-            env = dict(ovs.env(), **ovn_env(self.dir, ovs.rundir))
+        env = host_env(self.dir, self.ovs(where)) if where in self.state['hosts'] else None
         return run(argv, netns=self.netns(where), check=check, timeout=timeout, env=env)
 
     def vms(self) -> dict[str, VmInfo]:
@@ -351,10 +353,8 @@ class _Builder:
     def run(self, command: Run) -> str:
         if command.where == OVN:
             return run(command.argv, env=ovn_env(self.dir))
-        env = None
-        if command.where in self.ovs:
-            ovs = self.ovs[command.where]
-            env = dict(ovs.env(), **ovn_env(self.dir, ovs.rundir))
+        ovs = self.ovs.get(command.where)
+        env = host_env(self.dir, ovs) if ovs else None
         return run(command.argv, netns=self.netns(command.where), env=env)
 
     def build(self, faults) -> None:
@@ -412,8 +412,9 @@ class _Builder:
                 targets.append(self._other_controller(ovs, host.name, bridge.other_controller))
             if host.ovn_chassis and bridge.name == OVN_BRIDGE:
                 self._ovn_controller(host, ovs)
-                # Before any logical port is bound; the change of dpid reconnects
-                # ovn-controller, which then installs its flows again.
+                # At once: ovn-controller dials br-int.mgmt a second after creating it. A
+                # later change of dpid closes its connections; it redials in 2 s, and
+                # the flows stay as they were.
                 ovs.vsctl('set', 'bridge', bridge.name,
                           'other-config:datapath-id=%016x' % self.dpid(bridge))
                 if targets:   # only passive ones: a first active target flushes OVN's flows
@@ -501,7 +502,7 @@ class _Builder:
         spawn(os.path.join(self.dir, 'ovn-controller-%s.pid' % host.name),
               ['ovn-controller', 'unix:' + ovs.path('db.sock'), '--pidfile'],
               self.netns(host.name), ovs.path('ovn-controller.log'),
-              env=dict(ovs.env(), **ovn_env(self.dir, ovs.rundir)))
+              env=host_env(self.dir, ovs))
         wait_for(lambda: OVN_BRIDGE in ovs.bridges(), 'ovn-controller to create ' + OVN_BRIDGE)
 
     def _other_controller(self, ovs: OvsInstance, host: str, app: str) -> str:
