@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # FAUCET (the `faucet` topology) runs on os-ken, which cannot share a venv with ryu 4.34.
 FAUCET_VENV := .venv-faucet
-DEBS := openvswitch-switch iproute2 tcpdump iputils-ping curl socat dnsmasq-base iptables isc-dhcp-client
+DEBS := openvswitch-switch iproute2 tcpdump iputils-ping curl socat dnsmasq-base iptables isc-dhcp-client \
+	ovn-central ovn-host
 # ryu 4.34's setup.py calls a setuptools API that was removed in 68; the constraint reaches
 # pip's isolated build environments too.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
@@ -15,11 +16,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 setup: .stamp-debs $(VENV)/.stamp $(FAUCET_VENV)/.stamp
 
+# The lab runs OVN's daemons privately: when setup installs OVN, the system daemons its
+# packages enable (ovn-central, ovn-host) are stopped and disabled.
 .stamp-debs:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi; \
+	if [[ "$$missing" == *ovn-* ]] && [ -d /run/systemd/system ]; then \
+	  systemctl disable --now ovn-central ovn-host >/dev/null 2>&1 || true; \
 	fi
 	@touch $@
 

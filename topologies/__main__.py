@@ -50,6 +50,9 @@ def cmd_show(args) -> None:
     network = engine.Network.load(_instance(args.name))
     print('controller: %s   faults: %s\n' % (network.state['controller'],
                                                ', '.join(network.state['faults']) or 'none'))
+    if network.switch_addresses():
+        print('passive bridges; the app dials them: ryu-manager --ofp-switch-address-list %s '
+              'ryu_apps/probe_app.py\n' % ','.join(network.switch_addresses()))
     print('%-8s %-6s %-8s %-16s %-9s %-17s %s' % (
         'vm', 'host', 'bridge', 'dpid', 'port', 'mac', 'ip'))
     for vm in network.vms().values():

@@ -64,8 +64,12 @@ class ProbeController:
             args += ['--config-file', path]
         log = open(self.log_path, 'ab')
         # oslo's parser wants every app together, after the options.
+        # APP's own imports (ryu_apps.*) from the same tree as APP, not from whichever
+        # checkout the venv has installed in editable mode.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [ROOT, os.environ.get('PYTHONPATH')])))
         self.proc = subprocess.Popen(args + self.args + [APP] + self.apps, stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=ROOT, start_new_session=True)
+                                     cwd=ROOT, start_new_session=True, env=env)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -9,7 +9,13 @@ Everything an instance creates is findable without any memory of having created 
 Each hypervisor's OVS lives in its own namespace, so instances never collide. Its probed
 bridges reach the controller (the probe app, on the root namespace's loopback) through a
 unix socket in the OVS run dir, relayed by socat to the controller's TCP address: no
-address is ever added to the root namespace.
+address is ever added to the root namespace. A `passive` bridge gets no controller
+target: it listens on a unix socket, relayed from a TCP port on 127.0.0.1 that the app
+dials (state `switch_addresses`).
+
+A topology with `ovn` commands gets its own OVN: NB and SB ovsdb-servers and ovn-northd
+in the root namespace (unix sockets only, files `ovn-*` in the instance's dir), and on
+each `ovn_chassis` host an ovn-controller on that host's OVS, which creates br-int.
 """
 import concurrent.futures
 import contextlib
@@ -29,15 +35,18 @@ from dataclasses import asdict, dataclass
 
 from topologies import nets
 from topologies.controller import RYU_MANAGER, free_port, listening
-from topologies.model import Bridge, Host, Node, Probe, Run, Topology
+from topologies.model import OVN, Bridge, Host, Node, Probe, Run, Topology
 from topologies.netns import (Namespace, disable_tx_checksum, iproute, mac_for_ip, netns_cmd,
                               run, veth_pair)
-from topologies.ovs import OvsInstance, terminate
+from topologies.ovs import OvsInstance, pid_dead, terminate
 
 RUN_ROOT = os.environ.get('RYU_PROBE_RUN_DIR', '/run/ryu-probe')
 DEFAULT_CONTROLLER = 'tcp:127.0.0.1:6653'
 NAME = re.compile(r'^[a-z][a-z0-9]{0,11}$')
 DHCLIENT_SCRIPT = os.path.join(os.path.dirname(__file__), 'dhclient-script.sh')
+OVN_SCHEMAS = {'nb': '/usr/share/ovn/ovn-nb.ovsschema', 'sb': '/usr/share/ovn/ovn-sb.ovsschema'}
+OVN_BRIDGE = 'br-int'          # the integration bridge ovn-controller creates
+OVN_CENTRAL = ('ovn-nb', 'ovn-sb', 'ovn-northd')   # their pidfiles: NAME.pid
 
 
 # The kernel's ARP table, and its limits, are shared by every namespace on the machine:
@@ -136,6 +145,24 @@ def wait_for(check, what: str, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def ovn_env(base: str, rundir: str | None = None) -> dict:
+    """ovn-nbctl/ovn-sbctl reach the instance's databases (in `base`); ovn-appctl -t NAME
+    finds NAME's pidfile and socket in `rundir` (a chassis' OVS run dir)."""
+    return dict(os.environ, OVN_NB_DB='unix:' + os.path.join(base, 'ovn-nb.sock'),
+                OVN_SB_DB='unix:' + os.path.join(base, 'ovn-sb.sock'), OVN_RUNDIR=rundir or base)
+
+
+def host_env(base: str, ovs: OvsInstance) -> dict:
+    """What a command on a host runs with: ovs-* reach its OVS, ovn-* the instance's OVN."""
+    return dict(ovs.env(), **ovn_env(base, ovs.rundir))
+
+
+def _ovsdb_list(value) -> list:
+    """An OVSDB JSON value as a list: ["set", [...]] or a single atom (["uuid", U] -> U)."""
+    items = value[1] if isinstance(value, list) and value[0] == 'set' else [value]
+    return [item[1] if isinstance(item, list) else item for item in items]
+
+
 # --- a running instance -------------------------------------------------------------
 
 @dataclass
@@ -173,12 +200,18 @@ class Network:
         return OvsInstance.attach(os.path.join(self.dir, host), self.netns(host))
 
     def run(self, where: str, argv: list[str], check: bool = True, timeout: float = 30) -> str:
-        """A command in a host's namespace (with its OVS) or in a node's."""
-        env = self.ovs(where).env() if where in self.state['hosts'] else None
+        """A command in a host's namespace (with its OVS), in a node's, or at OVN."""
+        if where == OVN:
+            return run(argv, check=check, timeout=timeout, env=ovn_env(self.dir))
+        env = host_env(self.dir, self.ovs(where)) if where in self.state['hosts'] else None
         return run(argv, netns=self.netns(where), check=check, timeout=timeout, env=env)
 
     def vms(self) -> dict[str, VmInfo]:
         return {name: VmInfo(**vm) for name, vm in self.state['vms'].items()}
+
+    def switch_addresses(self) -> list[str]:
+        """Where the app dials the passive bridges: `--ofp-switch-address-list`."""
+        return list(self.state.get('switch_addresses', {}).values())
 
     def probed_bridges(self) -> list[tuple[str, str, int]]:
         return [(host, bridge, dpid) for host, bridges in self.state['hosts'].items()
@@ -251,14 +284,23 @@ def _up(topology: Topology, controller: str | None, faults: tuple[str, ...],
             raise
         raise TopologyError('%s: step "%s" failed: %s' % (instance, builder.step, error)) from error
     state = dict(wanted, hosts=builder.hosts_state, vms=builder.vms,
-                 next_hops=builder.next_hops, faucets=builder.faucets)
+                 next_hops=builder.next_hops, faucets=builder.faucets,
+                 switch_addresses=builder.switch_addresses)
     with open(os.path.join(builder.dir, 'state.json'), 'w') as f:
         json.dump(state, f, indent=1)
     return Network(instance, state)
 
 
 def _alive(network: Network) -> bool:
-    return all(network.ovs(host).running for host in network.state['hosts'])
+    central = [os.path.join(network.dir, name + '.pid') for name in OVN_CENTRAL]
+    return (all(network.ovs(host).running for host in network.state['hosts'])
+            and all(_pid_alive(pidfile) for pidfile in central if os.path.exists(pidfile)))
+
+
+def _pid_alive(pidfile: str) -> bool:
+    with open(pidfile) as f:
+        pid, start = f.read().split()
+    return _start_time(int(pid)) == start and not pid_dead(int(pid))
 
 
 def down(instance: str) -> None:
@@ -298,6 +340,7 @@ class _Builder:
         self.vms: dict[str, dict] = {}
         self.next_hops: dict[str, dict[str, str]] = dict(topology.next_hops)
         self.faucets: dict[str, dict] = {}
+        self.switch_addresses: dict[str, str] = {}     # HOST/BRIDGE -> IP:PORT, passive bridges
         self.bridges = 0
 
     def netns(self, where: str) -> str:
@@ -310,13 +353,18 @@ class _Builder:
         return zlib.crc32(self.instance.encode()) << 16 | (bridge.dpid or self.bridges)
 
     def run(self, command: Run) -> str:
-        env = self.ovs[command.where].env() if command.where in self.ovs else None
+        if command.where == OVN:
+            return run(command.argv, env=ovn_env(self.dir))
+        ovs = self.ovs.get(command.where)
+        env = host_env(self.dir, ovs) if ovs else None
         return run(command.argv, netns=self.netns(command.where), env=env)
 
     def build(self, faults) -> None:
         os.makedirs(self.dir)
         raise_neighbour_limits()
         topo = self.topology
+        if topo.ovn:
+            self._ovn_central()
         for host in topo.hosts:
             self.step = 'host %s' % host.name
             self._host(host)
@@ -369,12 +417,24 @@ class _Builder:
         for bridge in host.bridges:
             self.step = 'bridge %s/%s' % (host.name, bridge.name)
             targets = []
-            if bridge.probed and self.controller:
+            if bridge.probed and bridge.passive:
+                targets.append(self._passive(ovs, host.name, bridge.name))
+            elif bridge.probed and self.controller:
                 targets.append(self._relay(ovs, 'probe', self.controller))
             if bridge.other_controller:
                 targets.append(self._other_controller(ovs, host.name, bridge.other_controller))
-            ovs.add_bridge(bridge.name, dpid=self.dpid(bridge), controller=targets,
-                           normal_flow=bridge.flows is None)
+            if host.ovn_chassis and bridge.name == OVN_BRIDGE:
+                self._ovn_controller(host, ovs)
+                # At once: ovn-controller dials br-int.mgmt a second after creating it. A
+                # later change of dpid closes its connections; it redials in 2 s, and
+                # the flows stay as they were.
+                ovs.vsctl('set', 'bridge', bridge.name,
+                          'other-config:datapath-id=%016x' % self.dpid(bridge))
+                if targets:   # only passive ones: a first active target flushes OVN's flows
+                    ovs.set_controller(bridge.name, *targets)
+            else:
+                ovs.add_bridge(bridge.name, dpid=self.dpid(bridge), controller=targets,
+                               normal_flow=bridge.flows is None)
             if bridge.ip:
                 iproute('addr', 'add', bridge.ip, 'dev', bridge.name, netns=ns.name)
                 iproute('link', 'set', bridge.name, 'up', netns=ns.name)
@@ -394,6 +454,69 @@ class _Builder:
                   ['socat', 'UNIX-LISTEN:%s,fork,unlink-early' % sock, 'TCP:%s:%s' % (addr, port)])
             wait_for(lambda: os.path.exists(sock), 'the relay socket ' + sock)
         return 'unix:' + sock
+
+    def _passive(self, ovs: OvsInstance, host: str, bridge: str) -> str:
+        """A passive listener for the app to dial: a unix socket in the OVS run dir (the
+        target returned), relayed from a free TCP port on 127.0.0.1 (recorded)."""
+        sock, port = ovs.path(bridge + '.probe'), free_port()
+        spawn(os.path.join(self.dir, 'relay-%s-%s.pid' % (host, bridge)),
+              ['socat', 'TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr' % port,
+               'UNIX-CONNECT:' + sock])
+        wait_for(lambda: listening(port), 'the relay for %s/%s to listen on %d' % (host, bridge, port))
+        self.switch_addresses['%s/%s' % (host, bridge)] = '127.0.0.1:%d' % port
+        return 'punix:' + sock
+
+    def _ovn_central(self) -> None:
+        """NB and SB ovsdb-servers, ovn-northd, then the topology's logical network."""
+        def path(name: str) -> str:
+            return os.path.join(self.dir, name)
+        for db, schema in OVN_SCHEMAS.items():
+            self.step = 'OVN %s database' % db.upper()
+            name = 'ovn-' + db
+            run(['ovsdb-tool', 'create', path(name + '.db'), schema])
+            spawn(path(name + '.pid'), ['ovsdb-server', path(name + '.db'),
+                                        '--remote=punix:' + path(name + '.sock'),
+                                        '--unixctl=' + path(name + '.ctl')],
+                  log=path(name + '.log'))
+            wait_for(lambda: os.path.exists(path(name + '.sock')), 'the socket of ' + name)
+        env = ovn_env(self.dir)
+        self.step = 'ovn-northd'
+        spawn(path('ovn-northd.pid'), ['ovn-northd', '--ovnnb-db=' + env['OVN_NB_DB'],
+                                       '--ovnsb-db=' + env['OVN_SB_DB'],
+                                       '--unixctl=' + path('ovn-northd.ctl')],
+              log=path('ovn-northd.log'), env=env)
+        run(['ovn-nbctl', 'init'], env=env)
+        for argv in self.topology.ovn:
+            self.step = 'ovn-nbctl ' + ' '.join(argv)
+            run(['ovn-nbctl', *argv], env=env)
+        self._ovn_routers(env)
+
+    def _ovn_routers(self, env: dict) -> None:
+        """Each logical router is a `via`: its port's MAC on each of its networks."""
+        def table(name: str) -> list[dict]:
+            out = json.loads(run(['ovn-nbctl', '--format=json', 'list', name], env=env))
+            return [dict(zip(out['headings'], row)) for row in out['data']]
+        ports = {_ovsdb_list(port['_uuid'])[0]: port for port in table('Logical_Router_Port')}
+        for router in table('Logical_Router'):
+            hops = self.next_hops.setdefault(router['name'], {})
+            for uuid in _ovsdb_list(router['ports']):
+                for network in _ovsdb_list(ports[uuid]['networks']):
+                    hops[str(ipaddress.ip_interface(network).network)] = ports[uuid]['mac']
+
+    def _ovn_controller(self, host: Host, ovs: OvsInstance) -> None:
+        """ovn-controller on the host's OVS; returns once it has created br-int."""
+        self.step = 'ovn-controller on %s' % host.name
+        encap = next(bridge.ip for bridge in host.bridges if bridge.ip).split('/')[0]
+        settings = {'system-id': host.name, 'ovn-remote': ovn_env(self.dir)['OVN_SB_DB'],
+                    'ovn-encap-type': 'geneve', 'ovn-encap-ip': encap,
+                    'ovn-bridge-datapath-type': 'netdev'}
+        ovs.vsctl('set', 'open_vswitch', '.',
+                  *['external_ids:%s=%s' % item for item in settings.items()])
+        spawn(os.path.join(self.dir, 'ovn-controller-%s.pid' % host.name),
+              ['ovn-controller', 'unix:' + ovs.path('db.sock'), '--pidfile'],
+              self.netns(host.name), ovs.path('ovn-controller.log'),
+              env=host_env(self.dir, ovs))
+        wait_for(lambda: OVN_BRIDGE in ovs.bridges(), 'ovn-controller to create ' + OVN_BRIDGE)
 
     def _other_controller(self, ovs: OvsInstance, host: str, app: str) -> str:
         """Another controller in its own ryu-manager (root namespace, loopback)."""

@@ -5,7 +5,9 @@ to add a network.
 Places are named `HOST` (a hypervisor's namespace) or `HOST/BRIDGE` (a bridge on it).
 Commands (`Run`) are shell-free argument lists run inside a host or node namespace;
 ovs-vsctl/ovs-ofctl/ovs-appctl there talk to that host's own OVS, and port names can
-stand in for port numbers in flows (`in_port=vm1`).
+stand in for port numbers in flows (`in_port=vm1`). With OVN, `ovn-nbctl`/`ovn-sbctl`
+run anywhere reach the instance's own databases, `ovn-appctl -t ovn-controller` on a
+chassis its ovn-controller, and `OVN` (`Run(OVN, ...)`) is the central's place.
 """
 from dataclasses import dataclass, field
 from typing import Callable
@@ -32,13 +34,17 @@ class Bridge:
     # FAUCET runs it (its own process, topologies/faucet.py): its faucet.yaml, as a dict,
     # from the bridge's real dpid, its ports' numbers by name and the faults that are on
     faucet: Callable[[int, dict[str, int], frozenset[str]], dict] | None = None
+    passive: bool = False             # the app dials out to it: a passive listener, relayed to 127.0.0.1
 
 
 @dataclass
 class Host:
-    """A hypervisor: its own ovsdb-server and ovs-vswitchd in its own namespace."""
+    """A hypervisor: its own ovsdb-server and ovs-vswitchd in its own namespace.
+    `ovn_chassis`: it also runs ovn-controller, which creates its br-int (listed in
+    `bridges` for its dpid and attachment); its Geneve endpoint is its bridge's `ip`."""
     name: str
     bridges: list[Bridge]
+    ovn_chassis: bool = False
 
 
 @dataclass
@@ -69,6 +75,9 @@ class Node:
     commands: list[list[str]] = field(default_factory=list)   # run inside once it is wired
     daemons: list[list[str]] = field(default_factory=list)    # long-running, inside
     vm: bool = True                   # a probe endpoint, listed by `show`
+
+
+OVN = 'ovn'                           # the place of OVN's central daemons: the root namespace
 
 
 @dataclass
@@ -136,6 +145,7 @@ class Topology:
     # next hops that are no node (a router inside a controller's pipeline), for `via`:
     # name -> {subnet or HOST/BRIDGE: MAC}
     next_hops: dict[str, dict[str, str]] = field(default_factory=dict)
+    ovn: list[list[str]] = field(default_factory=list)  # ovn-nbctl commands: the logical network
 
 
 # --- the usual faults, each turning `probe` unreachable ------------------------------
