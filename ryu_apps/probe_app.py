@@ -51,6 +51,7 @@ class ProbeApp(app_manager.RyuApp):
         self.settings = Settings.from_conf()
         self.prober = Prober(self.settings, on_done=self._probe_done)
         self.datapaths = {}
+        self.dialled: set[tuple[str, int]] = set()
         self._wake = hub.Event()
         self._waiters: dict[str, hub.Event] = {}
         kwargs['wsgi'].register(ProbeController, {APP: self})
@@ -69,6 +70,15 @@ class ProbeApp(app_manager.RyuApp):
         probes = self.prober.start_all(requests, time.monotonic())
         self._wake.set()
         return probes
+
+    def dial(self, host: str, port: int) -> bool:
+        """Connect out to a switch's passive listener, and keep reconnecting (as
+        `--ofp-switch-address-list` does); False if it is dialled already."""
+        if (host, port) in self.dialled:
+            return False
+        self.dialled.add((host, port))
+        app_manager.lookup_service_brick('ofp_event').controller.spawn_client_loop((host, port))
+        return True
 
     def cancel_probe(self, probe_id: str) -> Probe | None:
         return self.prober.cancel(probe_id, time.monotonic())

@@ -1,6 +1,9 @@
 """The REST API. It listens on 127.0.0.1:8080 unless `--wsapi-host/--wsapi-port` say otherwise.
 
 GET    /probe/switches         200 [{"dpid": "<16 hex>", "ports": [{"port_no", "name", "hw_addr"}]}]
+POST   /probe/switches         dial a bridge's passive listener (ovs-vsctl set-controller BR
+                               ptcp:PORT:IP), and redial whenever it drops: {"address": "IP:PORT"}
+                               202 {"address", "dialled": true | false (already dialled)}
 POST   /probe/probes           start a probe; body:
                                  {"dpid": "<16 hex>" | int, "in_port": int | "<port name>",
                                   "src_mac", "src_ip", "dst_mac", "dst_ip",
@@ -179,6 +182,24 @@ def parse_batch(raw: bytes, bridges: dict, settings: Settings) -> tuple[list[Pro
     return requests, wait
 
 
+def parse_address(raw: bytes) -> tuple[str, int]:
+    """{"address": "IP:PORT"} -> (IP, PORT)."""
+    body = _object(raw)
+    unknown = sorted(set(body) - {'address'})
+    if unknown:
+        raise _bad('%s: unknown field' % ', '.join(unknown))
+    value = body.get('address')
+    host, _, port = value.rpartition(':') if isinstance(value, str) else ('', '', '')
+    try:
+        ipaddress.IPv4Address(host)
+        port = int(port)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise _bad('address: must be IPv4:PORT, like 127.0.0.1:6654')
+    return host, port
+
+
 def _json(body, status: int = 200, **headers) -> Response:
     response = Response(status=status, content_type='application/json', charset='utf-8',
                         body=json.dumps(body).encode())
@@ -217,8 +238,12 @@ class ProbeController(ControllerBase):
         self.app = data[APP]
 
     @route('probe', '/probe/switches')
-    @_methods('GET')
+    @_methods('GET', 'POST')
     def switches(self, req):
+        if req.method == 'POST':
+            host, port = parse_address(req.body)
+            dialled = self.app.dial(host, port)
+            return _json({'address': '%s:%d' % (host, port), 'dialled': dialled}, 202)
         return _json([{'dpid': format_dpid(dpid),
                        'ports': [p.to_json() for p in sorted(
                            bridge.ports.values(), key=lambda p: p.port_no)]}

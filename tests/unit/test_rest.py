@@ -104,7 +104,7 @@ def test_unknown_probe_is_404_and_a_wrong_method_is_405(api):
     assert api('DELETE', '/probe/probes/nope')[0] == 404
     status, _, res = api('PUT', '/probe/probes')
     assert status == 405 and res.headers['Allow'] == 'GET, POST'
-    assert api('POST', '/probe/switches')[0] == 405
+    assert api('DELETE', '/probe/switches')[0] == 405
 
 
 def test_too_many_running_probes_is_429(api):
@@ -145,3 +145,15 @@ def test_stats_count_probes_and_messages(api):
     api.switch.confirm_all(0.0)      # the switch sends its flows: one delivers to the port
     body = api('GET', '/probe/stats')[1]
     assert body['catch_flows'] == 1 and body['counters']['flow_mods'] == 1
+
+
+def test_post_switches_dials_a_passive_listener_once_and_validates_the_address(api):
+    dialled = []
+    api.app.dial = lambda host, port: (host, port) not in dialled and not dialled.append((host, port))
+    status, body, _ = api('POST', '/probe/switches', {'address': '127.0.0.1:6654'})
+    assert (status, body) == (202, {'address': '127.0.0.1:6654', 'dialled': True})
+    assert api('POST', '/probe/switches', {'address': '127.0.0.1:6654'})[1]['dialled'] is False
+    for bad in ({'address': 'localhost:1'}, {'address': '127.0.0.1:0'}, {'address': 5}, {},
+                {'address': '127.0.0.1:1', 'x': 1}):
+        status, body, _ = api('POST', '/probe/switches', bad)
+        assert status == 400 and body['error'].split(':')[0] in ('address', 'x'), body
