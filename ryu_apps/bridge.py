@@ -52,7 +52,8 @@ HARD_TIMEOUT_MARGIN = 2.0
 # A catch whose flows were deleted under it is re-read this often until the switch has
 # a flow that delivers to the port again (another controller re-programming the bridge).
 REREAD_DELAY = 0.05
-OFPMMFC_METER_EXISTS = 1
+# A trace's watches go with it; this removes them even if the app dies.
+TRACE_HARD_TIMEOUT = 60
 
 LOG = logging.getLogger(__name__)
 Send = Callable[[object], None]
@@ -74,7 +75,7 @@ class Catch:
     in_port: int
     src_mac: str
     src_ip: str
-    marked: bool = True
+    dscp: int | None                 # the mark its replies carry; None: any (unmarked)
     index: int = 0                   # cookie bits of the installed generation
     users: int = 0
     shadows: tuple[Shadow, ...] = ()
@@ -88,14 +89,15 @@ class Catch:
 
     @property
     def key(self) -> tuple:
-        return (self.in_port, self.src_mac, self.src_ip, self.marked)
+        return (self.in_port, self.src_mac, self.src_ip, self.dscp)
 
-    def fields(self, dscp: int) -> dict:
+    @property
+    def fields(self) -> dict:
         """What every shadow adds to its delivery flow's match."""
         ours = dict(eth_type=0x0800, ip_proto=1, icmpv4_type=0, icmpv4_code=0,
                     eth_dst=self.src_mac, ipv4_dst=self.src_ip)
-        if self.marked:
-            ours['ip_dscp'] = dscp
+        if self.dscp is not None:
+            ours['ip_dscp'] = self.dscp
         return ours
 
 
@@ -213,12 +215,13 @@ class Bridge:
     # --- catches -------------------------------------------------------------------
 
     def acquire(self, in_port: int, src_mac: str, src_ip: str, until: float, now: float,
-                marked: bool = True) -> Catch:
-        """The source's catch, laid (or being laid) so that it lasts past `until`."""
-        key = (in_port, src_mac, src_ip, marked)
+                dscp: int | None) -> Catch:
+        """The source's catch for replies marked `dscp` (None: any), laid (or being
+        laid) so that it lasts past `until`."""
+        key = (in_port, src_mac, src_ip, dscp)
         catch = self.catches.get(key)
         if catch is None:
-            catch = self.catches[key] = Catch(in_port, src_mac, src_ip, marked)
+            catch = self.catches[key] = Catch(in_port, src_mac, src_ip, dscp)
             catch.expires_at = until
             if self.flows_at + self.settings.resync_interval > now:
                 self._lay(catch, now)
@@ -236,7 +239,7 @@ class Bridge:
         if catch.users > 0:
             return
         linger = self.settings.catch_linger
-        if linger and catch.error is None and catch.marked:
+        if linger and catch.error is None and catch.dscp == self.settings.dscp:
             self._idle[catch.key] = now + linger
             self._extend(catch, now + linger, now)
         else:
@@ -266,8 +269,7 @@ class Bridge:
         flows changed. Shadows already in place are left alone."""
         if self.flows is None or catch.error is not None:
             return False
-        wanted = tuple(pipeline.shadows(self.flows, catch.in_port,
-                                        catch.fields(self.settings.dscp)))
+        wanted = tuple(pipeline.shadows(self.flows, catch.in_port, catch.fields))
         if catch.index and wanted == catch.shadows and catch.lost_at is None:
             return False
         if catch.lost_at is not None and not wanted:
@@ -380,7 +382,7 @@ class Bridge:
                                              controller_id=self.settings.controller_id,
                                              reason=ofp.OFPR_ACTION)]
         instructions = [parser.OFPInstructionMeter(self.settings.meter_id)]
-        if not catch.marked:    # copy, and let the delivery flow do what it does
+        if catch.dscp is None:    # copy, and let the delivery flow do what it does
             for inst in shadow.over.instructions:
                 if isinstance(inst, parser.OFPInstructionMeter):
                     instructions = [inst]       # one meter per flow: theirs
@@ -408,6 +410,48 @@ class Bridge:
         here = [s for s in catch.shadows if s.table == msg.table_id and all(
             pipeline.compatible(v, fields[n]) for n, v in s.match if n in fields)]
         return catch, (here[0] if here else None)
+
+    # --- trace watches --------------------------------------------------------------
+
+    def reserve_index(self) -> int:
+        """A cookie index of our own for flows that are no catch's (a trace's watches)."""
+        index = self._new_index()
+        self._by_index[index] = None
+        return index
+
+    def free_index(self, index: int) -> None:
+        """Delete every flow with that index, and free it."""
+        self._by_index.pop(index, None)
+        self._delete_generation(index)
+
+    def watch(self, index: int, table: int, icmp_type: int, dscp: int,
+              key: tuple[str, int] | None, add: bool = True) -> None:
+        """A watch: table T, top priority, takes every echo (request 8, reply 0) marked
+        `dscp` that a lookup in T meets, in one context (`key`: a field and its value) or
+        in any (None, one priority lower), and sends it to us; or (`add` False) its
+        removal."""
+        self.counters['flow_mods'] += 1
+        fields = dict(eth_type=0x0800, ip_proto=1, icmpv4_type=icmp_type, ip_dscp=dscp)
+        if key is not None:
+            fields[key[0]] = key[1]
+        match = parser.OFPMatch(**fields)
+        actions = [parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
+                                             controller_id=self.settings.controller_id,
+                                             reason=ofp.OFPR_ACTION)]
+        self._ignored.add(self._send(parser.OFPFlowMod(
+            None, cookie=self._cookie(index), cookie_mask=ALL_BITS, table_id=table,
+            command=ofp.OFPFC_ADD if add else ofp.OFPFC_DELETE_STRICT,
+            priority=0xffff if key is not None else 0xfffe,
+            hard_timeout=TRACE_HARD_TIMEOUT, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+            match=match, instructions=[
+                parser.OFPInstructionMeter(self.settings.meter_id),
+                parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)])))
+
+    def barrier(self) -> int:
+        return self._send(parser.OFPBarrierRequest(None))
+
+    def is_watch(self, msg, index: int) -> bool:
+        return msg.cookie == self._cookie(index) and msg.reason == ofp.OFPR_ACTION
 
     # --- injection -----------------------------------------------------------------
 

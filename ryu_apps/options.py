@@ -87,6 +87,11 @@ class Settings:
         return self.mark if self.mark is not None else (self.controller_id % 16) << 2 | 3
 
     @property
+    def trace_dscp(self) -> int:
+        """The trace mark: another local-use DSCP value, eight away from the mark's."""
+        return ((self.dscp >> 2) + 8) % 16 << 2 | 3
+
+    @property
     def meter_id(self) -> int:
         """The OpenFlow meter that caps our PacketIns (ours alone: it is our controller id)."""
         return self.controller_id

@@ -4,6 +4,7 @@ Everything that arrives in a PacketIn came from the data plane, so the parser tr
 nothing: every length is checked, and anything that is not a complete, checksummed
 IPv4 echo reply is rejected (returns None).
 """
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -55,17 +56,41 @@ class EchoReply:
     seq: int
     payload: bytes
     dscp: int
+    icmp_type: int = ECHO_REPLY
+    src_mac: bytes = b''
+    vlan: int | None = None        # the outer tag's VLAN id
+
+    def fields(self) -> dict:
+        """Its headers as OpenFlow match fields (Ryu's names and values)."""
+        return {'eth_dst': _mac_text(self.dst_mac), 'eth_src': _mac_text(self.src_mac),
+                'vlan_vid': 0 if self.vlan is None else 0x1000 | self.vlan,
+                'eth_type': ETH_IPV4, 'ip_proto': ICMP, 'ip_dscp': self.dscp,
+                'ipv4_src': socket.inet_ntoa(self.src_ip),
+                'ipv4_dst': socket.inet_ntoa(self.dst_ip),
+                'icmpv4_type': self.icmp_type, 'icmpv4_code': 0}
+
+
+def _mac_text(mac: bytes) -> str:
+    return ':'.join('%02x' % b for b in mac)
 
 
 def parse_echo_reply(data: bytes) -> EchoReply | None:
     """The echo reply in an Ethernet frame (up to two VLAN tags), or None."""
-    offset = 12
+    return parse_echo(data, ECHO_REPLY)
+
+
+def parse_echo(data: bytes, kind: int) -> EchoReply | None:
+    """The echo reply or request (`kind`, the ICMP type) in an Ethernet frame (up to two
+    VLAN tags), or None."""
+    offset, vlan = 12, None
     for _ in range(3):
         if len(data) < offset + 2:
             return None
         ethertype, = struct.unpack_from('!H', data, offset)
         if ethertype not in VLAN_TPIDS:
             break
+        if vlan is None and len(data) >= offset + 4:
+            vlan = struct.unpack_from('!H', data, offset + 2)[0] & 0x0fff
         offset += 4
     else:
         return None
@@ -87,6 +112,7 @@ def parse_echo_reply(data: bytes) -> EchoReply | None:
         return None
     icmp = data[ip_start + ihl:ip_end]
     icmp_type, code, _csum, ident, seq = _ICMP.unpack_from(icmp)
-    if icmp_type != ECHO_REPLY or code != 0 or checksum(icmp):
+    if icmp_type != kind or code != 0 or checksum(icmp):
         return None
-    return EchoReply(data[:6], src, dst, ident, seq, icmp[_ICMP.size:], tos >> 2)
+    return EchoReply(data[:6], src, dst, ident, seq, icmp[_ICMP.size:], tos >> 2, kind,
+                     data[6:12], vlan)

@@ -41,16 +41,19 @@ class Flow:
     cookie: int
     match: tuple[tuple[str, object], ...]
     text: str                       # its instructions, as words: compared across reads
-    actions: tuple = field(compare=False)        # apply- then write-actions, in order
-    instructions: tuple = field(compare=False)
+    goto: int | None = None
+    actions: tuple = field(compare=False, default=())   # apply- then write-actions, in order
+    instructions: tuple = field(compare=False, default=())
 
     @classmethod
     def from_stats(cls, stats) -> 'Flow':
         actions = [a for inst in stats.instructions
                    if isinstance(inst, parser.OFPInstructionActions)
                    and inst.type != ofp.OFPIT_CLEAR_ACTIONS for a in inst.actions]
+        goto = next((i.table_id for i in stats.instructions
+                     if isinstance(i, parser.OFPInstructionGotoTable)), None)
         return cls(stats.table_id, stats.priority, stats.cookie, tuple(stats.match.items()),
-                   str(stats.instructions), tuple(actions), tuple(stats.instructions))
+                   str(stats.instructions), goto, tuple(actions), tuple(stats.instructions))
 
     def to_json(self) -> dict:
         return {'table': self.table, 'priority': self.priority,
@@ -155,3 +158,82 @@ def shadows(flows: list[Flow], port: int, ours: Fields) -> list[Shadow]:
 def _merged(flow: Flow, ours: Fields, extra: Fields) -> Fields | None:
     wanted = merge(ours, extra)
     return None if wanted is None else merge(dict(flow.match), wanted)
+
+
+NXAST_CLONE = 42     # Ryu 4.34 knows no clone(): its actions are parsed here
+
+
+def _cloned(data: bytes) -> list:
+    """The actions inside a clone() (6 bytes of padding, then actions)."""
+    actions, offset = [], 6
+    try:
+        while offset + 4 <= len(data):
+            action = parser.OFPAction.parser(data, offset)
+            actions.append(action)
+            offset += action.len
+    except Exception:   # noqa: BLE001 (a switch's bytes: whatever parses is what we use)
+        pass
+    return actions
+
+
+# --- replaying one lookup -------------------------------------------------------------
+
+# Pipeline fields OVS leaves out of a PacketIn when they are zero.
+ZERO_IF_ABSENT = ('metadata', 'pkt_mark', 'ct_state', 'ct_zone', 'ct_mark', 'ct_label',
+                  'tunnel_id', 'tun_ipv4_src', 'tun_ipv4_dst') + tuple('reg%d' % i for i in range(16))
+
+
+def replay(flows: list[Flow], table: int, fields: Fields) -> Flow | None:
+    """The flow of `table` that a packet with `fields` (its headers and the pipeline
+    fields of its PacketIn) matches: the highest priority one; None for a table miss.
+    A flow on a field we cannot know (conj_id, ...) is skipped."""
+    def matches(flow: Flow) -> bool:
+        for name, value in flow.match:
+            have = fields.get(name, 0 if name in ZERO_IF_ABSENT else None)
+            if have is None or not compatible(value, have):
+                return False
+        return True
+    candidates = sorted((f for f in flows if f.table == table), key=lambda f: -f.priority)
+    return next((f for f in candidates if matches(f)), None)
+
+
+def effect(flow: Flow | None, fields: Fields) -> tuple[str, int | None]:
+    """What a flow does with the packet next, by its first deciding action:
+    ('goto', table), ('output', port), ('normal', None), ('controller', None),
+    ('group', id), ('dropped', None); ('no-flow', None) for a table miss."""
+    if flow is None:
+        return 'no-flow', None
+    decided = _decide(flow.actions, flow.table, fields)
+    if decided is not None:
+        return decided
+    if flow.goto is not None:
+        return 'goto', flow.goto
+    return 'dropped', None
+
+
+def _decide(actions, table: int, fields: Fields) -> tuple[str, int | None] | None:
+    for action in actions:
+        if isinstance(action, parser.NXActionUnknown) and action.subtype == NXAST_CLONE:
+            decided = _decide(_cloned(action.data), table, fields)   # OVN: clone(..resubmit)
+            if decided is not None:
+                return decided
+            continue
+        if isinstance(action, parser.OFPActionOutput):
+            if action.port == ofp.OFPP_CONTROLLER:
+                return 'controller', None
+            if action.port in BY_MAC:
+                return 'normal', None
+            return 'output', fields.get('in_port') if action.port == ofp.OFPP_IN_PORT \
+                else action.port
+        if isinstance(action, (parser.NXActionOutputReg, parser.NXActionOutputReg2)):
+            start, nbits = action.ofs_nbits >> 6, (action.ofs_nbits & 0x3f) + 1
+            return 'output', (_int(fields.get(action.src, 0)) >> start) & ((1 << nbits) - 1)
+        if isinstance(action, (parser.NXActionResubmitTable, parser.NXActionResubmit)):
+            return 'goto', getattr(action, 'table_id', table)
+        if isinstance(action, parser.NXActionCT) and action.recirc_table != 0xff:
+            return 'goto', action.recirc_table
+        if isinstance(action, parser.OFPActionGroup):
+            return 'group', action.group_id
+        if isinstance(action, (parser.NXActionController, parser.NXActionController2)):
+            return 'controller', None
+    return None

@@ -28,12 +28,15 @@ from ryu.ofproto import ofproto_v1_3
 
 from ryu_apps.bridge import Port
 from ryu_apps.options import Settings
-from ryu_apps.probes import ARM_TIMEOUT, RUNNING, Probe, ProbeRequest, Prober
+from ryu_apps.probes import RUNNING, Probe, ProbeRequest, Prober
 from ryu_apps.rest import APP, ProbeController
 
 # Ryu's REST listens on every address by default; a tool that injects packets into
 # tenant networks must not. An explicit --wsapi-host still wins.
 cfg.CONF.set_default('wsapi_host', '127.0.0.1')
+# Two rounds and a trace (which may queue behind others) at most; then the answer says
+# "running" and the client polls.
+WAIT_LIMIT = 120
 
 
 def _port(ofp_port) -> Port:
@@ -87,7 +90,7 @@ class ProbeApp(app_manager.RyuApp):
         """Block this green thread until the probe has ended."""
         if probe.state == RUNNING:
             done = self._waiters[probe.id] = hub.Event()
-            done.wait(2 * (ARM_TIMEOUT + probe.request.duration) + 1)   # two rounds at most
+            done.wait(WAIT_LIMIT)
             self._waiters.pop(probe.id, None)
 
     def _probe_done(self, probe: Probe) -> None:

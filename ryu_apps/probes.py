@@ -29,7 +29,8 @@ import socket
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from ryu_apps import packet
+from ryu_apps import packet, trace
+from ryu_apps.trace import Trace
 from ryu_apps.bridge import Bridge, Catch, Send
 from ryu_apps.options import Settings
 
@@ -168,14 +169,6 @@ class Probe:
         }
 
 
-def observation(direction: str, dpid: int, table: int, flow, in_port: int | None,
-                action: str, elapsed: float) -> dict:
-    """One step of a path: where a probe packet was seen, by which flow, and what then."""
-    return {'direction': direction, 'dpid': format_dpid(dpid), 'table': table,
-            'flow': flow.to_json() if flow is not None else None, 'in_port': in_port,
-            'action': action, 'time_us': round(elapsed * 1e6)}
-
-
 class ProbeError(Exception):
     """A request that cannot run; `status` is the HTTP status that says why."""
 
@@ -200,6 +193,8 @@ class Prober:
         self._tiebreak = 0
         self._tokens, self._tokens_at = self._burst, 0.0   # the echo rate limit
         self._blocked: collections.deque[Probe] = collections.deque()
+        self.trace: Trace | None = None      # one at a time
+        self._traces: collections.deque[Probe] = collections.deque()
 
     # --- switches ------------------------------------------------------------------
 
@@ -217,6 +212,10 @@ class Prober:
         if bridge is None:
             return
         bridge.send = lambda msg: None
+        if self.trace is not None and dpid in self.trace.bridges:
+            del self.trace.bridges[dpid]
+            self.trace.end(now, 'switch %s disconnected during the trace' % format_dpid(dpid))
+            self._trace_done(now)
         for probe in [p for p in self.running.values() if p.request.dpid == dpid]:
             self._finish(probe, ERROR, now,
                          'switch %s disconnected' % format_dpid(dpid))
@@ -257,7 +256,7 @@ class Prober:
         request = probe.request
         probe.catch = bridge.acquire(request.in_port, request.src_mac, request.src_ip,
                                      now + ARM_TIMEOUT + request.duration, now,
-                                     marked=not probe.unmarked)
+                                     None if probe.unmarked else self.settings.dscp)
         self._schedule(probe, now if probe.catch.ready_at is not None else now + ARM_TIMEOUT)
 
     def cancel(self, probe_id: str, now: float) -> Probe | None:
@@ -283,6 +282,8 @@ class Prober:
         if catch:
             for probe in self._probes_of(catch):
                 self._schedule(probe, catch.ready_at)
+        if self.trace is not None:
+            self.trace.confirmed(dpid, xid, now)
 
     def flow_stats(self, dpid: int, xid: int, body: list, more: bool, now: float) -> None:
         """A part of a flow table read: catches whose flows changed are laid anew."""
@@ -290,6 +291,8 @@ class Prober:
         if bridge is not None:
             for catch in bridge.flow_stats(xid, body, more, now):
                 self._suspend(catch, now)
+        if self.trace is not None and not more:
+            self.trace.flows_read(now)
 
     def removed(self, dpid: int, cookie: int, reason: int, now: float) -> None:
         """A FLOW_REMOVED: if it was one of a catch's flows, its probes' outstanding
@@ -319,6 +322,12 @@ class Prober:
         """A PacketIn; the probe it answered, if it answered one."""
         bridge = self.bridges.get(dpid)
         caught = bridge and bridge.catch_of(msg)
+        if self.trace is not None and self.trace.packet_in(dpid, msg, caught, now):
+            self.counters['packet_ins'] += 1
+            probe = self.trace.probe
+            if self.trace.done:
+                self._trace_done(now)
+            return probe
         if not caught:
             return None
         self.counters['packet_ins'] += 1
@@ -327,9 +336,9 @@ class Prober:
             self.counters['tenant_packet_ins'] += 1
         elif echo is not None and not probe.path:   # the first answer shows its last step
             shadow = caught[1]
-            probe.path.append(observation(
-                'reply', dpid, msg.table_id, shadow and shadow.over, msg.match.get('in_port'),
-                'delivered to port %d' % probe.request.in_port, now - echo.last_sent))
+            probe.path.append(trace.step(
+                'reply', dpid, msg.table_id, shadow and shadow.over, dict(msg.match.items()),
+                'delivered', probe.request.in_port, now - echo.last_sent))
         return probe
 
     def _reply(self, dpid: int, msg, now: float) -> tuple[Probe | None, Echo | None]:
@@ -368,7 +377,13 @@ class Prober:
             probe = self.running.get(probe_id)
             if probe is not None and probe.due == when:
                 self._advance(probe, now)
+        if self.trace is not None:
+            due = self.trace.tick(now)
+            if self.trace.done:
+                self._trace_done(now)
         deadlines = [bridge.expire(now) for bridge in self.bridges.values()]
+        if self.trace is not None:
+            deadlines.append(due)
         if self._timers:
             deadlines.append(self._timers[0][0])
         if self._blocked:
@@ -478,10 +493,43 @@ class Prober:
         if probe.received == 0 and not probe.unmarked and probe.catch.shadows:
             self._unmarked_round(probe, now)
             return True
+        if probe.received == 0 and probe.catch.shadows:
+            self._queue_trace(probe, now)
+            return True
         if probe.received == 0:
             probe.broken_at = self._broken(probe)
         self._finish(probe, DONE, now)
         return True
+
+    def _queue_trace(self, probe: Probe, now: float) -> None:
+        """No reply, marked or not: find where the path breaks (trace.py)."""
+        self.bridges[probe.request.dpid].release(probe.catch, now)
+        probe.catch = None
+        self._traces.append(probe)
+        self._next_trace(now)
+
+    def _next_trace(self, now: float) -> None:
+        while self.trace is None and self._traces:
+            probe = self._traces.popleft()
+            if probe.state != RUNNING:
+                continue
+            seq = self._free_seq(probe.request.dpid)
+            if seq is None:
+                self._finish(probe, DONE, now)
+                continue
+            self._outstanding[(probe.request.dpid, seq)] = (probe, Echo(seq, now, now))
+            self.counters['traces'] += 1
+            self.trace = Trace(probe, dict(self.bridges), self.settings, seq, now)
+            self.trace.start(now)
+
+    def _trace_done(self, now: float) -> None:
+        done, self.trace = self.trace, None
+        probe = done.probe
+        self._outstanding.pop((probe.request.dpid, done.seq), None)
+        if probe.state == RUNNING:
+            probe.path, probe.broken_at = probe.path + done.path, done.broken_at
+            self._finish(probe, DONE, now)
+        self._next_trace(now)
 
     def _unmarked_round(self, probe: Probe, now: float) -> None:
         """No marked reply came back. Perhaps the path clears the mark: send the echoes
@@ -509,8 +557,11 @@ class Prober:
         for echo in probe.echoes:
             self._outstanding.pop((probe.request.dpid, echo.seq), None)
         bridge = self.bridges.get(probe.request.dpid)
-        if bridge is not None:
+        if bridge is not None and probe.catch is not None:
             bridge.release(probe.catch, now)
+        if self.trace is not None and self.trace.probe is probe and not self.trace.done:
+            self.trace.end(now)
+            self._trace_done(now)
         del self.running[probe.id]
         probe.catch = probe.frame = None   # a stored result keeps only what it shows
         self.counters['probes_' + state] += 1
@@ -532,7 +583,7 @@ class Prober:
         request, dye, token = probe.request, self.settings.dye, probe.token
         src_mac, dst_mac = packet.mac_bytes(request.src_mac), packet.mac_bytes(request.dst_mac)
         src_ip, dst_ip = socket.inet_aton(request.src_ip), socket.inet_aton(request.dst_ip)
-        dscp = self.settings.dscp
-        probe.frame = lambda seq: packet.echo_request(src_mac, dst_mac, src_ip, dst_ip, dye,
-                                                       seq, token, dscp)
+        mark = self.settings.dscp
+        probe.frame = lambda seq, dscp=mark: packet.echo_request(
+            src_mac, dst_mac, src_ip, dst_ip, dye, seq, token, dscp)
         probe.reply_from = (dst_ip, src_ip, src_mac)

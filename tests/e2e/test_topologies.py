@@ -62,6 +62,33 @@ def all_flows(network: engine.Network, ours: bool = False) -> dict:
             for host, bridges in network.state['hosts'].items() for bridge in bridges}
 
 
+def where_broken(network, result) -> tuple | None:
+    """(direction, HOST/BRIDGE, table, reason) of a result's broken_at."""
+    broken = result['broken_at']
+    if broken is None:
+        return None
+    bridges = {'%016x' % dpid: '%s/%s' % (host, bridge)
+               for host, bridge, dpid in network.probed_bridges()}
+    return broken['direction'], bridges.get(broken['dpid']), broken['table'], broken['reason']
+
+
+def expected_broken(probe) -> tuple | None:
+    b = probe.broken
+    return b and (b.direction, b.bridge, b.table, b.reason)
+
+
+def wrong_broken(network, probe, result) -> tuple | None:
+    """What is wrong with a result's broken_at, or None."""
+    got, want = where_broken(network, result), expected_broken(probe)
+    if result['verdict'] == 'reachable':
+        return None if got is None and result['path'] else (probe.src, probe.dst, got, 'path',
+                                                             result['path'])
+    if want is None or got is None or got[:2] != want[:2] or got[3] != want[3] or (
+            want[2] is not None and got[2] != want[2]):
+        return probe.src, probe.dst, 'got', got, 'want', want, result['broken_at']
+    return None
+
+
 def kernel_ping(network, probe) -> str:
     """What the tenant's own ping from the probe's source to its destination says."""
     output = network.run(probe.src, ['ping', '-n', '-q', '-c', '3', '-i', '0.2', '-W', '1',
@@ -99,6 +126,9 @@ def test_topology_probes_get_expected_verdicts_without_harming_tenant_traffic(re
     wrong = [(pair, verdict, result['error']) for pair, verdict, result in results
              if verdict != pair[2]]
     assert not wrong
+    broken = [wrong_broken(network, probe, result)
+              for probe, (_, _, result) in zip(topology.probes, results)]
+    assert [b for b in broken if b] == []
     if ping:
         assert '60 packets transmitted, 60 received, 0% packet loss' in output, output
         assert 'DUP!' not in output, output
@@ -113,6 +143,7 @@ def test_fault_turns_its_probe_unreachable(request, app, name, fault):
     probe = network.topology.faults[fault].probe
     result = app.probe(**network.body(probe, **PROBE))
     assert (result['state'], result['verdict']) == ('done', 'unreachable'), result
+    assert wrong_broken(network, probe, result) is None
     if probe.ping:
         assert kernel_ping(network, probe) == 'unreachable'
 

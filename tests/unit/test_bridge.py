@@ -62,7 +62,7 @@ def test_connect_sets_controller_id_packet_in_config_meter_and_sweeps_our_cookie
 
 def test_a_new_catch_reads_the_flow_table_then_shadows_the_delivery_flow():
     b, sent = bridge()
-    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, dscp=3)
     assert [type(m).__name__ for m in sent] == ['OFPFlowStatsRequest'] and catch.ready_at is None
     read(b, sent, 0.001)
     flow = wire(adds(sent)[0])
@@ -84,7 +84,7 @@ def test_a_new_catch_reads_the_flow_table_then_shadows_the_delivery_flow():
 
 def test_an_unmarked_catch_copies_and_lets_the_delivery_flow_act():
     b, sent = bridge([flow_stats(65, 100, actions=[parser.OFPActionOutput(1)], reg15=2)])
-    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, marked=False)
+    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, dscp=None)
     read(b, sent, 0.001)
     flow = wire(adds(sent)[0])
     assert 'ip_dscp' not in dict(flow.match.items()) and flow.priority == 101
@@ -95,13 +95,13 @@ def test_an_unmarked_catch_copies_and_lets_the_delivery_flow_act():
 
 def test_catch_is_extended_in_place_when_a_later_probe_needs_it_longer():
     b, sent = bridge()
-    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, dscp=3)
     read(b, sent, 0.0)
     b.confirmed(sent[-1].xid, now=0.001)
     sent.clear()
-    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=2.0, now=1.0)
+    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=2.0, now=1.0, dscp=3)
     assert sent == []   # the flow outlives the new probe already
-    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=1.0)
+    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=1.0, dscp=3)
     (extend,) = sent     # no barrier, no read: the flow never left the table
     assert extend.command == ofp.OFPFC_ADD and extend.hard_timeout == 31
     assert catch.users == 3
@@ -109,7 +109,7 @@ def test_catch_is_extended_in_place_when_a_later_probe_needs_it_longer():
 
 def test_release_deletes_the_catch_by_its_exact_cookie():
     b, sent = bridge()
-    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, dscp=3)
     read(b, sent, 0.0)
     b.release(catch, now=1.0)
     delete = wire(sent[-1])
@@ -120,7 +120,7 @@ def test_release_deletes_the_catch_by_its_exact_cookie():
 
 def test_a_changed_pipeline_is_followed_and_the_old_shadows_go_once_the_new_are_in():
     b, sent = bridge()
-    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=0.0)
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=0.0, dscp=3)
     read(b, sent, 0.0)
     b.confirmed(sent[-1].xid, now=0.001)
     old = catch.index
@@ -139,7 +139,7 @@ def test_a_changed_pipeline_is_followed_and_the_old_shadows_go_once_the_new_are_
 
 def test_flows_deleted_by_another_controller_are_laid_again_when_it_delivers_again():
     b, sent = bridge()
-    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=0.0)
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=0.0, dscp=3)
     read(b, sent, 0.0)
     b.confirmed(sent[-1].xid, now=0.001)
     cookie = SETTINGS.cookie | catch.index << 16
@@ -159,7 +159,7 @@ def test_flows_deleted_by_another_controller_are_laid_again_when_it_delivers_aga
 
 def test_a_shadow_replaced_without_flow_removed_is_noticed_at_the_next_read():
     b, sent = bridge()
-    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=0.0)
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=30.0, now=0.0, dscp=3)
     read(b, sent, 0.0)
     b.confirmed(sent[-1].xid, now=0.001)
     b.expire(now=1.0)
@@ -171,7 +171,7 @@ def test_another_instance_with_our_mark_on_the_bridge_is_a_clash():
     other = flow_stats(0, 1, cookie=0x72797570_00000001 | 5 << 16, ip_dscp=SETTINGS.dscp,
                        eth_type=0x0800)
     b, sent = bridge([*NORMAL, other])
-    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, dscp=3)
     read(b, sent, 0.0)
     assert 'controller id 1' in b.clash
     assert Settings(controller_id=1).dscp != SETTINGS.dscp   # different ids, different marks
@@ -196,11 +196,11 @@ def test_ports_are_found_by_number_or_name_and_follow_port_status():
 
 def test_with_a_linger_an_idle_catch_stays_then_goes_and_a_new_probe_reuses_it():
     b, sent = bridge(catch_linger=1.0, resync_interval=100)
-    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0)
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, dscp=3)
     read(b, sent, 0.0)
     b.release(catch, now=2.0)
     assert b.expire(now=2.5) == 3.0 and b.catches   # idle, still in the table
-    assert b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=4.0, now=2.5) is catch
+    assert b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=4.0, now=2.5, dscp=3) is catch
     b.release(catch, now=3.0)
     deletes = [m for m in sent if isinstance(m, parser.OFPFlowMod)
                and m.command == ofp.OFPFC_DELETE]

@@ -29,7 +29,7 @@ def test_echo_request_is_what_scapy_reads_as_a_valid_dyed_ping():
 
 def test_reply_from_scapy_parses_to_its_fields():
     reply = packet.parse_echo_reply(reply_frame(request(seq=9)))
-    assert reply == packet.EchoReply(SRC_MAC, DST_IP, SRC_IP, 111, 9, TOKEN, 0)
+    assert reply == packet.EchoReply(SRC_MAC, DST_IP, SRC_IP, 111, 9, TOKEN, 0, 0, DST_MAC)
 
 
 def test_reply_with_vlan_and_qinq_tags_parses():
@@ -74,3 +74,15 @@ def test_the_mark_is_the_dscp_of_the_request_and_is_read_back_from_the_reply():
     assert bytes(Ether(bytes(frame))) == marked     # scapy agrees on the checksum
     assert packet.parse_echo_reply(reply_frame(marked)).dscp == 59
     assert packet.parse_echo_reply(reply_frame(marked, tos=0)).dscp == 0
+
+
+def test_a_request_parses_too_and_its_headers_read_as_openflow_fields():
+    frame = Ether(request())
+    tagged = bytes(Ether(src=frame.src, dst=frame.dst) / Dot1Q(vlan=10) / frame[IP])
+    echo = packet.parse_echo(tagged, packet.ECHO_REQUEST)
+    assert (echo.icmp_type, echo.vlan, echo.seq) == (8, 10, 7)
+    assert packet.parse_echo_reply(tagged) is None
+    assert echo.fields() == {
+        'eth_dst': '02:00:00:00:00:02', 'eth_src': '02:00:00:00:00:01', 'vlan_vid': 0x100a,
+        'eth_type': 0x0800, 'ip_proto': 1, 'ip_dscp': 0, 'ipv4_src': '10.0.0.1',
+        'ipv4_dst': '10.0.0.2', 'icmpv4_type': 8, 'icmpv4_code': 0}

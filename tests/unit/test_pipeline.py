@@ -67,3 +67,30 @@ def test_flows_read_twice_compare_equal_so_an_unchanged_table_changes_nothing():
     changed = flows(flow_stats(65, 100, actions=output(4), reg15=2))
     assert pipeline.shadows(changed, 1, OURS) == []
     assert one[0].to_json()["match"] == "reg15=2"
+
+
+def test_replay_names_the_highest_priority_flow_the_packet_and_its_registers_match():
+    table = flows(
+        flow_stats(60, 3),
+        flow_stats(60, 50, actions=[], eth_type=0x0800, ip_proto=1, ipv4_dst='10.0.0.4'),
+        flow_stats(65, 100, actions=output(1), reg15=2),
+        flow_stats(65, 90, actions=output(9)))
+    packet = dict(OURS, ipv4_dst='10.0.0.4')
+    assert pipeline.replay(table, 60, packet) is table[1]
+    assert pipeline.effect(table[1], packet) == ('dropped', None)
+    assert pipeline.replay(table, 60, dict(OURS)) is table[0]
+    assert pipeline.effect(table[0], OURS) == ('normal', None)
+    assert pipeline.replay(table, 65, dict(OURS, reg15=2)) is table[2]
+    assert pipeline.replay(table, 65, OURS) is table[3]   # reg15 absent: it is 0
+    assert pipeline.effect(pipeline.replay(table, 7, OURS), OURS) == ('no-flow', None)
+
+
+def test_effect_follows_goto_resubmit_output_to_a_register_and_controller():
+    goto = flows(flow_stats(0, 1, actions=[], goto=24))[0]
+    assert pipeline.effect(goto, {}) == ('goto', 24)
+    resubmit = flows(flow_stats(0, 1, actions=[parser.NXActionResubmitTable(table_id=8)]))[0]
+    assert pipeline.effect(resubmit, {}) == ('goto', 8)
+    reg = parser.NXActionOutputReg(ofs_nbits=nicira_ext.ofs_nbits(0, 15), src='reg1', max_len=0)
+    assert pipeline.effect(flows(flow_stats(0, 1, actions=[reg]))[0], {'reg1': 5}) == ('output', 5)
+    to_controller = flows(flow_stats(0, 1, actions=output(ofp.OFPP_CONTROLLER)))[0]
+    assert pipeline.effect(to_controller, {}) == ('controller', None)

@@ -1,0 +1,251 @@
+"""Following a probe table by table, to say where a path broke.
+
+OVS has no OpenFlow hook for "the packet left this table", and a flow that copies a
+packet to us and sends it on (resubmit) needs a guard field the pipeline never reads,
+which no register is across Neutron, OVN, FAUCET and Antrea. So a trace uses none: it
+walks the path one table at a time, like traceroute, with echoes that carry a second
+DSCP mark, the *trace mark*, that nothing else carries:
+
+    1. on every bridge the app controls, in every table that has flows, two *watches*
+       (top priority: trace-marked echo requests, and replies) take the packet to us;
+       and the source gets a catch for trace-marked replies where they are delivered;
+    2. a trace echo goes out; the first watch it meets takes it: an observation (bridge,
+       table, in_port, pipeline fields). The flow it would have met there is found by
+       replaying that table's flows (as read from the switch) against the packet;
+    3. that one watch is deleted and the next echo goes out: it passes the tables seen
+       so far untouched, and is taken at the next one; and so on, request then reply;
+    4. the walk ends when an echo is taken where the reply is delivered (the path
+       works), or when nothing comes back: the path ends after the last observation,
+       whose flow says what happened (dropped, no flow, out of a port...).
+
+Nothing but trace-marked packets ever meets a watch, and every trace echo is taken by
+the app: the tenant sees none. Traces run one at a time. A table a packet enters twice
+in one direction is seen the first time only.
+"""
+from dataclasses import dataclass, field
+
+from ryu_apps import packet, pipeline
+from ryu_apps.bridge import Bridge, Catch
+from ryu_apps.options import Settings
+
+# At most this many observations (OVN's pipeline visits some 50 tables each way), and
+# this many seconds (plus the probe's timeout for the last echo) for a whole walk.
+MAX_STAGES = 256
+MAX_SECONDS = 15.0
+# A deleted watch may still take packets for a moment (the datapath's cached flows):
+# an echo taken again where it was seen already is sent again, this many times at most.
+MAX_RESENDS = 6
+KINDS = {packet.ECHO_REQUEST: 'request', packet.ECHO_REPLY: 'reply'}
+# The reason of a broken_at, by what the last flow seen did (see REASONS in rest.py).
+REASON = {'dropped': 'dropped', 'no-flow': 'no-flow', 'controller': 'to-controller',
+          'group': 'left-on-port'}
+
+
+EFFECTS = {'goto': 'to table {}', 'output': 'output to port {}', 'normal': 'NORMAL',
+           'controller': 'to a controller', 'group': 'to group {}', 'dropped': 'dropped',
+           'no-flow': 'no flow matched', 'delivered': 'delivered to port {}'}
+
+
+def describe_effect(kind: str, arg) -> str:
+    return EFFECTS[kind].format(arg)
+
+
+@dataclass
+class Trace:
+    """One probe's walk; `bridges` are every bridge the app controls."""
+    probe: object
+    bridges: dict[int, Bridge]
+    settings: Settings
+    seq: int
+    started: float
+    path: list[dict] = field(default_factory=list)
+    broken_at: dict | None = None
+    done: bool = False
+    _indexes: dict[int, int] = field(default_factory=dict)      # dpid -> cookie index
+    _flows: dict[int, list] = field(default_factory=dict)       # dpid -> flows, as read
+    _barriers: set[tuple[int, int]] = field(default_factory=set)   # (dpid, xid)
+    _live: set[tuple] = field(default_factory=set)     # watches: (dpid, table, kind, key)
+    _catch: Catch | None = None
+    _send_at: float | None = None
+    _sent_at: float = 0.0
+    _wait_until: float | None = None
+    _resends: int = 0
+    _last: tuple | None = None      # the last observation: (kind, dpid, table, flow, fields)
+
+    @property
+    def dscp(self) -> int:
+        return self.settings.trace_dscp
+
+    def start(self, now: float) -> None:
+        """Read every bridge's flow table that we have not read just now."""
+        for bridge in self.bridges.values():
+            if bridge.flows_at + self.settings.resync_interval < now or bridge.flows is None:
+                bridge.read_flows()
+        self.flows_read(now)
+
+    def flows_read(self, now: float) -> None:
+        """Once every bridge's flows are known, lay the watches."""
+        if self._indexes or self.done or any(
+                b.flows is None or b.flows_at + self.settings.resync_interval < self.started
+                for b in self.bridges.values()):
+            return
+        request = self.probe.request
+        for dpid, bridge in self.bridges.items():
+            index = self._indexes[dpid] = bridge.reserve_index()
+            self._flows[dpid] = list(bridge.flows)
+            for table in sorted({f.table for f in bridge.flows} | {0}):
+                for key in [None] + watch_keys(bridge, table):
+                    for kind in KINDS:
+                        bridge.watch(index, table, kind, self.dscp, key)
+                        self._live.add((dpid, table, kind, key))
+            self._barriers.add((dpid, bridge.barrier()))
+        self._catch = self.bridges[request.dpid].acquire(
+            request.in_port, request.src_mac, request.src_ip, now + 60, now, self.dscp)
+
+    def confirmed(self, dpid: int, xid: int, now: float) -> None:
+        if (dpid, xid) in self._barriers:
+            self._barriers.discard((dpid, xid))
+            if not self._barriers:
+                self._send_at = now + self.settings.catch_settle
+
+    def tick(self, now: float) -> float | None:
+        """Send the next echo when due; end the walk when nothing comes back."""
+        if self.done:
+            return None
+        if not self._indexes and now > self.started + 5:
+            return self.end(now, 'the switches did not send their flow tables')
+        if now > self.started + MAX_SECONDS + self.probe.request.timeout:
+            return self.end(now, 'the walk stopped after %g seconds' % MAX_SECONDS)
+        ready = self._catch is not None and self._catch.ready_at is not None
+        if self._send_at is not None and ready and now >= max(self._send_at,
+                                                              self._catch.ready_at):
+            self._send_at = None
+            self._sent_at = now
+            self._wait_until = now + self.probe.request.timeout
+            bridge = self.bridges[self.probe.request.dpid]
+            bridge.inject(self.probe.request.in_port, self.probe.frame(self.seq, self.dscp))
+        elif self._wait_until is not None and now >= self._wait_until:
+            return self.end(now)
+        due = [t for t in (self._send_at, self._wait_until) if t is not None]
+        return min(due) if due else now + 0.05
+
+    def packet_in(self, dpid: int, msg, caught, now: float) -> bool:
+        """A PacketIn that is this trace's echo: True (it is handled)."""
+        if self.done or dpid not in self._indexes:
+            return False
+        echo = None
+        for kind in KINDS:
+            echo = packet.parse_echo(msg.data, kind)
+            if echo is not None:
+                break
+        probe = self.probe
+        if (echo is None or echo.ident != self.settings.dye or echo.seq != self.seq
+                or echo.payload != probe.token):
+            return False
+        fields = dict(echo.fields(), **dict(msg.match.items()))
+        elapsed = now - self._sent_at
+        if caught:   # the trace catch: the reply is where the source VM gets it
+            shadow = caught[1]
+            self.path.append(step('reply', dpid, msg.table_id, shadow and shadow.over,
+                                   fields, 'delivered', probe.request.in_port, elapsed))
+            self._last = None
+            self.end(now)
+            return True
+        if not self.bridges[dpid].is_watch(msg, self._indexes[dpid]):
+            return False
+        table, icmp = msg.table_id, echo.icmp_type
+        specific = (dpid, table, icmp, _key(table, fields))
+        hit = next((w for w in (specific, (dpid, table, icmp, None)) if w in self._live), None)
+        self._wait_until = None
+        if hit is None:       # a deleted watch, still cached in the datapath
+            self._resends += 1
+            if self._resends > MAX_RESENDS:
+                self.end(now)
+            else:
+                self._send_at = now + self.settings.catch_settle * 2 ** self._resends
+            return True
+        self._resends = 0
+        flow = pipeline.replay(self._flows[dpid], msg.table_id, fields)
+        kind, arg = pipeline.effect(flow, fields)
+        direction = KINDS[echo.icmp_type]
+        self.path.append(step(direction, dpid, msg.table_id, flow, fields, kind, arg, elapsed))
+        self._last = (direction, dpid, msg.table_id, flow, fields, kind, arg)
+        if len(self.path) >= MAX_STAGES:
+            self.end(now, 'the walk stopped after %d observations' % MAX_STAGES)
+            return True
+        bridge = self.bridges[dpid]
+        # A specific watch takes the catch-all of its table with it: the packet is to pass
+        # this table in that context from now on, and to be seen in the others.
+        for watch in {hit, (dpid, table, icmp, None)} & self._live:
+            self._live.discard(watch)
+            bridge.watch(self._indexes[dpid], table, icmp, self.dscp, watch[3], add=False)
+        self._barriers.add((dpid, bridge.barrier()))
+        return True
+
+    def end(self, now: float, error: str | None = None) -> None:
+        """Stop: delete the watches, and say where the path broke."""
+        self.done = True
+        for dpid, index in self._indexes.items():
+            if dpid in self.bridges:
+                self.bridges[dpid].free_index(index)
+        if self._catch is not None and self.probe.request.dpid in self.bridges:
+            self.bridges[self.probe.request.dpid].release(self._catch, now)
+        if error:
+            self.broken_at = dict(self._broken(*self._last) if self._last else {
+                'direction': None, 'dpid': None, 'table': None, 'flow': None},
+                reason=None, detail=error)
+        elif self._last is not None:
+            self.broken_at = self._broken(*self._last)
+
+    def _broken(self, direction, dpid, table, flow, fields, kind, arg) -> dict:
+        request = self.probe.request
+        detail = describe_effect(kind, arg)
+        if kind == 'normal':
+            detail += ' (to %s)' % fields.get('eth_dst')
+        if kind in REASON:
+            reason = REASON[kind]
+        elif kind == 'goto':
+            reason = 'no-flow' if not any(f.table == arg for f in self._flows[dpid]) \
+                else 'left-on-port'
+            detail += ', and was not seen there' + (' again' if reason != 'no-flow' else '')
+        elif direction == 'reply' and dpid == request.dpid:
+            reason = 'not-delivered'
+        elif direction == 'request' and fields.get('eth_dst') == request.dst_mac:
+            reason = 'no-answer'
+        else:
+            reason = 'left-on-port'
+        port = self.bridges[dpid].ports.get(arg) if kind == 'output' else None
+        if port is not None:
+            detail += ' (%s)' % port.name
+        elif kind == 'output' and arg is not None:
+            detail += ' (no such port)'
+        if fields.get('tun_ipv4_dst'):
+            detail += ', tunnel to %s' % fields['tun_ipv4_dst']
+        return {'direction': direction, 'dpid': '%016x' % dpid, 'table': table,
+                'flow': flow.to_json() if flow is not None else None, 'reason': reason,
+                'detail': detail}
+
+
+def watch_keys(bridge: Bridge, table: int) -> list[tuple[str, int]]:
+    """The contexts a packet may enter a table in more than once, each watched apart:
+    table 0 by in_port (a packet back from a router namespace), the others by metadata
+    (OVN's logical datapath: a routed packet crosses the same tables once per datapath)."""
+    if table == 0:
+        return [('in_port', port) for port in sorted(bridge.ports)]
+    values = {dict(f.match).get('metadata') for f in bridge.flows if f.table == table}
+    return [('metadata', v) for v in sorted(v for v in values if isinstance(v, int))]
+
+
+def _key(table: int, fields: dict) -> tuple[str, int]:
+    name = 'in_port' if table == 0 else 'metadata'
+    return name, fields.get(name, 0)
+
+
+def step(direction: str, dpid: int, table: int, flow, fields: dict, kind: str, arg,
+         elapsed: float) -> dict:
+    """One observation of a path: where a probe packet was seen, the flow it met there,
+    what that flow did with it, and when (µs after its echo was sent)."""
+    return {'direction': direction, 'dpid': '%016x' % dpid, 'table': table,
+            'flow': flow.to_json() if flow is not None else None,
+            'in_port': fields.get('in_port'), 'action': describe_effect(kind, arg),
+            'time_us': round(elapsed * 1e6)}
