@@ -112,14 +112,16 @@ class Bridge:
         self.counters = collections.Counter() if counters is None else counters
         self.ports: dict[int, Port] = {}
         self.flows: list[Flow] | None = None    # the switch's own flows, as last read
-        self.flows_at = -math.inf
+        self.flows_at = -math.inf               # when that read came back
+        self.flows_since = -math.inf            # and when it was asked for
+        self.tenant_at = -math.inf              # the last PacketIn of a tenant's, with our mark
         self.clash: str | None = None           # another instance uses our mark here
         self.catches: dict[tuple, Catch] = {}
         self._by_index: dict[int, Catch] = {}
         self._idle: dict[tuple, float] = {}      # catch key -> when the idle catch goes
         self._awaiting: dict[int, Catch] = {}    # xid -> catch, for barriers and errors
         self._ignored: set[int] = set()          # xids whose errors don't matter (meters)
-        self._reading: tuple[int, list[Flow]] | None = None   # a flow dump in flight
+        self._reading: tuple[int, list[Flow], float] | None = None   # a read in flight
         self._reread_at: float | None = None
         self._next_index = random.randrange(1, INDEX_BITS)
         self._xid = random.randrange(1 << 31)
@@ -175,13 +177,13 @@ class Bridge:
 
     # --- reading the flow table ----------------------------------------------------
 
-    def read_flows(self) -> None:
+    def read_flows(self, now: float) -> None:
         """Ask for the whole flow table, unless a read is already under way."""
         if self._reading is None:
             self.counters['flow_reads'] += 1
             xid = self._send(parser.OFPFlowStatsRequest(
                 None, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch()))
-            self._reading = (xid, [])
+            self._reading = (xid, [], now)
 
     def flow_stats(self, xid: int, body: list, more: bool, now: float) -> list[Catch]:
         """A part of the flow dump. At the last part, the catches are laid anew where the
@@ -192,7 +194,7 @@ class Bridge:
         self._reading[1].extend(Flow.from_stats(s) for s in body)
         if more:
             return []
-        flows = self._reading[1]
+        _, flows, requested_at = self._reading
         self._reading = None
         mine = collections.Counter(f.cookie for f in flows
                                    if f.cookie & OURS_MASK == self.settings.cookie)
@@ -207,9 +209,15 @@ class Bridge:
             for f in flows if f.cookie & 0xffffffff00000000 == COOKIE_PREFIX
             and f.cookie & 0xffff != self.settings.controller_id
             and dict(f.match).get('ip_dscp') == self.settings.dscp), None)
-        self.flows, self.flows_at = theirs, now
+        self.flows, self.flows_at, self.flows_since = theirs, now, requested_at
         for catch in list(self.catches.values()):
-            self._lay(catch, now)
+            live = catch.ready_at is not None and catch not in lost
+            if self._lay(catch, now) and live:
+                # The delivery flows changed under a live catch (another controller added
+                # one): a reply may have taken a flow we had no shadow over. Its probes'
+                # outstanding echoes go again once the new shadows are in place.
+                catch.lost_at, catch.ready_at = now, None
+                lost.append(catch)
         return lost
 
     # --- catches -------------------------------------------------------------------
@@ -226,7 +234,7 @@ class Bridge:
             if self.flows_at + self.settings.resync_interval > now:
                 self._lay(catch, now)
             else:
-                self.read_flows()
+                self.read_flows(now)
         catch.users += 1
         self._idle.pop(key, None)
         self._extend(catch, until, now)
@@ -259,7 +267,7 @@ class Bridge:
                 due = min(due, self._reread_at)
             if due <= now:
                 self._reread_at = None
-                self.read_flows()
+                self.read_flows(now)
                 due = now + self.settings.resync_interval
             deadlines.append(due)
         return min(deadlines, default=None)

@@ -291,6 +291,13 @@ class Prober:
         if bridge is not None:
             for catch in bridge.flow_stats(xid, body, more, now):
                 self._suspend(catch, now)
+            if bridge.clash:    # its flows and ours replace each other: no verdict holds
+                for probe in [p for p in self.running.values() if p.request.dpid == dpid]:
+                    self._finish(probe, ERROR, now, bridge.clash)
+            if not more:        # echoes waiting for this read to be declared lost
+                for probe in [p for p in self.running.values() if p.request.dpid == dpid
+                              and p.catch is not None and p.catch.ready_at is not None]:
+                    self._schedule(probe, now)
         if self.trace is not None and not more:
             self.trace.flows_read(now)
 
@@ -334,6 +341,7 @@ class Prober:
         probe, echo = self._reply(dpid, msg, now)
         if probe is None:
             self.counters['tenant_packet_ins'] += 1
+            bridge.tenant_at = now
         elif echo is not None and not probe.path:   # the first answer shows its last step
             shadow = caught[1]
             probe.path.append(trace.step(
@@ -437,8 +445,15 @@ class Prober:
                 echo.sent_at = echo.last_sent = now
                 self.bridges[request.dpid].inject(request.in_port, probe.frame(echo.seq))
             elif echo.pending and now >= echo.sent_at + request.timeout:
-                echo.lost = True
-                del self._outstanding[(request.dpid, echo.seq)]
+                # Lost, unless our flows were not all there: only a flow table read asked
+                # for after its deadline can tell (another controller may have added a
+                # delivery flow that has no shadow yet, and the reply took it).
+                bridge = self.bridges[request.dpid]
+                if bridge.flows_since >= echo.sent_at + request.timeout:
+                    echo.lost = True
+                    del self._outstanding[(request.dpid, echo.seq)]
+                else:
+                    bridge.read_flows(now)
         armed = probe.armed_at
         while (len(probe.echoes) < request.count
                and now >= armed + len(probe.echoes) * request.interval):
@@ -446,7 +461,9 @@ class Prober:
                 return
         if self._maybe_done(probe, now):
             return
-        deadlines = [e.sent_at + request.timeout for e in probe.echoes if e.pending]
+        # an echo past its deadline waits for the flow table read (which reschedules us)
+        deadlines = [max(e.sent_at + request.timeout, now + ARM_TIMEOUT * (
+            e.sent_at + request.timeout <= now)) for e in probe.echoes if e.pending]
         if len(probe.echoes) < request.count:
             deadlines.append(armed + len(probe.echoes) * request.interval)
         first = probe.echoes[0] if probe.echoes else None

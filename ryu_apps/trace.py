@@ -80,7 +80,7 @@ class Trace:
         """Read every bridge's flow table that we have not read just now."""
         for bridge in self.bridges.values():
             if bridge.flows_at + self.settings.resync_interval < now or bridge.flows is None:
-                bridge.read_flows()
+                bridge.read_flows(now)
         self.flows_read(now)
 
     def flows_read(self, now: float) -> None:

@@ -129,9 +129,9 @@ def test_a_changed_pipeline_is_followed_and_the_old_shadows_go_once_the_new_are_
     assert not adds(sent[-2:])   # unchanged: nothing to do
     b.expire(now=2.01)
     moved = [flow_stats(60, 3)]  # the operator moved NORMAL to table 60
-    read(b, sent, 2.011, flows=moved)
+    assert read(b, sent, 2.011, flows=moved) == [catch]   # its echoes are to go again
     assert catch.index != old and (adds(sent)[-1].table_id, adds(sent)[-1].priority) == (60, 4)
-    assert catch.ready_at is not None   # the old shadows serve until the new are in
+    assert catch.ready_at is None       # until the new shadows are in
     b.confirmed(sent[-1].xid, now=2.012)
     delete = sent[-1]
     assert delete.command == ofp.OFPFC_DELETE and delete.cookie == SETTINGS.cookie | old << 16

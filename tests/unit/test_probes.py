@@ -4,7 +4,7 @@ from scapy.layers.l2 import Ether
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
-from helpers import SETTINGS, Switch, request
+from helpers import NORMAL, SETTINGS, Switch, flow_stats, request
 from ryu_apps.options import Settings
 from ryu_apps.probes import ARM_TIMEOUT, RETRANSMIT_WINDOW, ProbeError, Prober
 
@@ -23,6 +23,7 @@ def run_until_done(prober, probe, t=0.0, step=0.01, each=lambda t: None, switch=
     """Tick the clock in `step`s until the probe ends, the switch answering at once;
     the time it ended."""
     while probe.state == 'running':
+        assert t < 60, 'the probe never ended'
         t = round(t + step, 6)
         prober.tick(t)
         if switch is not None:
@@ -69,8 +70,10 @@ def test_no_reply_within_timeout_is_unreachable():
     prober, switch, probe, _ = armed(count=2, interval=0.1, timeout=0.5)
     t = run_until_done(prober, probe, switch=switch)
     assert probe.verdict == 'unreachable' and probe.to_json()['loss'] == 1.0
-    # two rounds: marked, then unmarked in case the path clears the mark
-    assert t == pytest.approx(2 * (SETTLE + 0.1 + 0.5) + 0.001, abs=0.03)
+    # two rounds: marked, then unmarked in case the path clears the mark; then a trace
+    # whose one echo nothing answers either
+    assert t == pytest.approx(2 * (SETTLE + 0.1 + 0.5) + SETTLE + 0.5 + 0.001, abs=0.04)
+    assert prober.counters['traces'] == 1 and probe.broken_at is None
     assert prober.counters['unmarked_rounds'] == 1 and probe.to_json()['mark'] is None
 
 
@@ -81,7 +84,7 @@ def test_some_replies_lost_is_partial_with_the_loss_fraction():
         outs = switch.packet_outs()
         if len(outs) in (1, 3) and probe.echoes[-1].pending:
             switch.reply_to(outs[-1], now=t)
-    run_until_done(prober, probe, each=answer_echoes_0_and_2)
+    run_until_done(prober, probe, each=answer_echoes_0_and_2, switch=switch)
     assert probe.verdict == 'partial' and probe.to_json()['loss'] == 0.5
 
 
@@ -274,6 +277,7 @@ def test_no_retransmission_from_a_catch_flow_older_than_the_window():
     while not other.unmarked:   # its marked round, on the old catch
         t = round(t + 0.001, 6)
         prober.tick(t)
+        switch.confirm_all(t)
     assert other.marked_sent == 1 and len(switch.packet_outs()) == 2
 
 
@@ -339,3 +343,44 @@ def test_echoes_are_paced_by_the_rate_limit_first_come_first_served():
     seqs = [Ether(o.data)[ICMP].seq for o in switch.packet_outs()]
     firsts = [owner[seq] for i, seq in enumerate(seqs) if seq not in seqs[:i]]
     assert firsts == sorted(firsts) == list(range(len(firsts)))
+
+
+def test_an_echo_is_lost_only_once_a_flow_read_after_its_deadline_shows_our_flows_complete():
+    prober, switch, probe, _ = armed(count=1, timeout=0.5)
+    prober.tick(0.01)
+    reads = len(switch.of_type(parser.OFPFlowStatsRequest))
+    prober.tick(0.52)                              # past the deadline: not lost yet
+    assert probe.echoes[0].pending and len(switch.of_type(parser.OFPFlowStatsRequest)) == reads + 1
+    # the read shows a delivery flow another controller added: no shadow over it yet
+    switch.flows = switch.flows + [flow_stats(5, 10, actions=[parser.OFPActionOutput(1)],
+                                              eth_dst='02:00:00:00:00:01')]
+    switch.confirm_all(0.53)
+    switch.confirm_all(0.54)                       # the new shadows are in
+    prober.tick(0.54 + SETTLE)
+    assert probe.echoes[0].pending and not probe.echoes[0].lost
+    assert len(switch.packet_outs()) == 2          # sent again, same sequence number
+    assert switch.packet_outs()[1].data == switch.packet_outs()[0].data
+    switch.reply_to(switch.packet_outs()[1], 0.6)
+    assert probe.verdict == 'reachable' and probe.to_json()['flows_reinstalled'] == 1
+
+
+def test_flows_deleted_by_another_controller_suspend_echoes_and_none_is_lost():
+    prober, switch, probe, _ = armed(count=2, interval=0.1, timeout=1.0)
+    prober.tick(0.01)
+    cookie = switch.shadow_adds()[-1].cookie
+    prober.removed(switch.dpid, cookie, ofp.OFPRR_DELETE, 0.02)   # a cold start
+    assert probe.echoes[0].suspended
+    t = run_until_done(prober, probe, t=0.02, switch=switch,
+                       each=lambda t: [switch.reply_to(o, t) for o in switch.packet_outs()[1:]
+                                       if not probe.echoes[-1].rtt])
+    assert probe.verdict == 'reachable' and prober.counters['flows_lost'] == 1
+
+
+def test_a_same_mark_clash_ends_the_bridges_probes_in_error():
+    prober = Prober(SETTINGS)
+    other = flow_stats(0, 1, cookie=0x72797570_00000001 | 5 << 16, ip_dscp=SETTINGS.dscp,
+                       eth_type=0x0800)
+    switch = Switch(prober, flows=[*NORMAL, other])
+    probe = prober.start(request(), 0.0)
+    switch.confirm_all(0.001)
+    assert probe.state == 'error' and 'controller id 1' in probe.error
