@@ -109,8 +109,8 @@ def reply_frame(request_frame: bytes, **changes) -> bytes:
 
 
 def packet_in(data: bytes, cookie: int | None = None, reason: int = ofp.OFPR_ACTION,
-              table_id: int = 0):
+              table_id: int = 0, **fields):
     return parser.OFPPacketIn(None, buffer_id=ofp.OFP_NO_BUFFER, total_len=len(data),
                               reason=reason, table_id=table_id,
                               cookie=SETTINGS.cookie if cookie is None else cookie,
-                              match=parser.OFPMatch(in_port=2), data=data)
+                              match=parser.OFPMatch(**(fields or {'in_port': 2})), data=data)
