@@ -197,6 +197,22 @@ def replay(flows: list[Flow], table: int, fields: Fields) -> Flow | None:
     return next((f for f in candidates if matches(f)), None)
 
 
+def outputs(flow: Flow) -> list[int]:
+    """The real ports a flow outputs to, in order."""
+    return [a.port for a in flow.actions
+            if isinstance(a, parser.OFPActionOutput) and a.port < ofp.OFPP_MAX]
+
+
+def tunnels(flow: Flow) -> dict:
+    """The tunnel fields a flow sets (before sending the packet into a tunnel)."""
+    found = {a.key: a.value for a in flow.actions if isinstance(a, parser.OFPActionSetField)
+             and a.key in ('tunnel_id', 'tun_ipv4_dst', 'tun_ipv6_dst')}
+    if any(isinstance(a, (parser.NXActionSetTunnel, parser.NXActionSetTunnel64))
+           for a in flow.actions):
+        found.setdefault('tunnel_id', None)
+    return found
+
+
 def effect(flow: Flow | None, fields: Fields) -> tuple[str, int | None]:
     """What a flow does with the packet next, by its first deciding action:
     ('goto', table), ('output', port), ('normal', None), ('controller', None),

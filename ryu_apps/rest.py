@@ -16,15 +16,33 @@ POST   /probe/batch            start many probes at once, all or none; body:
 GET    /probe/probes           200 [{probe}, ...], newest first
 GET    /probe/probes/<id>      200 {probe} | 404
 DELETE /probe/probes/<id>      200 {probe}; a running probe is cancelled | 404
-GET    /probe/stats            200 {"running", "stored", "switches", "catch_flows",
+GET    /probe/stats            200 {"running", "stored", "switches", "catches", "catch_flows",
                                     "counters": {"probes_started", "probes_done", ...,
-                                    "flow_mods", "packet_outs", "packet_ins", "replies"}}
+                                    "flow_mods", "flow_reads", "flows_lost", "packet_outs",
+                                    "packet_ins", "replies", "tenant_packet_ins",
+                                    "unmarked_rounds", "traces"}}
 
 probe = {"id", "state": "running"|"done"|"cancelled"|"error",
          "verdict": "reachable"|"unreachable"|"partial"|null,
          "sent", "received", "loss": 0..1 | null, "rtt_ms": {"min", "avg", "max"} | null,
-         "replies": [{"seq", "rtt_ms"}], "duplicates", "observed_at": "source-bridge",
+         "replies": [{"seq", "rtt_ms"}], "duplicates", "retransmits", "flows_reinstalled",
+         "observed_at": "source-port", "mark": "kept"|"lost"|null, "covers": "<words>",
+         "path": [step, ...], "broken_at": null | {"direction", "dpid", "table", "flow",
+                                                    "reason", "detail"},
          "error": null | "...", "request": {the normalised request}}
+step  = {"direction": "request"|"reply", "dpid", "table", "flow": {"table", "priority",
+         "cookie", "match"} | null, "in_port", "action", "time_us"}
+
+broken_at.reason, why a probe that is not reachable broke (see trace.py):
+  dropped        dropped by a flow (`flow` names it)
+  no-flow        no flow matched in the table
+  left-on-port   left on a port and was never seen again on a bridge the app controls
+  no-answer      the request left the last bridge that saw it toward a unicast MAC (the
+                 next hop, or the destination), and no answer came
+  not-delivered  the reply reached the source bridge and was not delivered to the source
+                 VM's port
+  to-controller  handed to another controller
+  null           the walk could not finish (`detail` says why)
 
 Errors are JSON, {"error": "<field>: <what is wrong>"} (in a batch, "probes[<i>].<field>: ..."):
 400 for a bad body or field, 404

@@ -70,7 +70,8 @@ class Trace:
     _sent_at: float = 0.0
     _wait_until: float | None = None
     _resends: int = 0
-    _last: tuple | None = None      # the last observation: (kind, dpid, table, flow, fields)
+    _observed: list[tuple] = field(default_factory=list)   # (direction, dpid, table, flow,
+    #                                                         fields, effect, its argument)
 
     @property
     def dscp(self) -> int:
@@ -148,7 +149,7 @@ class Trace:
             shadow = caught[1]
             self.path.append(step('reply', dpid, msg.table_id, shadow and shadow.over,
                                    fields, 'delivered', probe.request.in_port, elapsed))
-            self._last = None
+            self._observed.clear()
             self.end(now)
             return True
         if not self.bridges[dpid].is_watch(msg, self._indexes[dpid]):
@@ -169,7 +170,7 @@ class Trace:
         kind, arg = pipeline.effect(flow, fields)
         direction = KINDS[echo.icmp_type]
         self.path.append(step(direction, dpid, msg.table_id, flow, fields, kind, arg, elapsed))
-        self._last = (direction, dpid, msg.table_id, flow, fields, kind, arg)
+        self._observed.append((direction, dpid, msg.table_id, flow, fields, kind, arg))
         if len(self.path) >= MAX_STAGES:
             self.end(now, 'the walk stopped after %d observations' % MAX_STAGES)
             return True
@@ -191,11 +192,24 @@ class Trace:
         if self._catch is not None and self.probe.request.dpid in self.bridges:
             self.bridges[self.probe.request.dpid].release(self._catch, now)
         if error:
-            self.broken_at = dict(self._broken(*self._last) if self._last else {
+            self.broken_at = dict(self._broken(*self._breaking()) if self._observed else {
                 'direction': None, 'dpid': None, 'table': None, 'flow': None},
                 reason=None, detail=error)
-        elif self._last is not None:
-            self.broken_at = self._broken(*self._last)
+        elif self._observed:
+            self.broken_at = self._broken(*self._breaking())
+
+    def _breaking(self) -> tuple:
+        """The observation where the path broke: the last one, unless the packet was sent
+        out of a port on that bridge before a copy of it went on to be dropped there (OVN
+        outputs to the tunnel, then resubmits for local ports)."""
+        last = self._observed[-1]
+        if last[5] in ('dropped', 'no-flow'):
+            for seen in reversed(self._observed[:-1]):
+                if seen[:2] != last[:2]:
+                    break
+                if seen[3] is not None and pipeline.outputs(seen[3]):
+                    return seen[:5] + ('output', pipeline.outputs(seen[3])[0])
+        return last
 
     def _broken(self, direction, dpid, table, flow, fields, kind, arg) -> dict:
         request = self.probe.request
@@ -210,8 +224,10 @@ class Trace:
             detail += ', and was not seen there' + (' again' if reason != 'no-flow' else '')
         elif direction == 'reply' and dpid == request.dpid:
             reason = 'not-delivered'
-        elif direction == 'request' and fields.get('eth_dst') == request.dst_mac:
-            reason = 'no-answer'
+        elif (direction == 'request' and not int(fields['eth_dst'][:2], 16) & 1
+              and (kind == 'normal' or arg in self.bridges[dpid].ports)
+              and not (flow and pipeline.tunnels(flow))):
+            reason = 'no-answer'    # toward a unicast MAC: the next hop, or the destination
         else:
             reason = 'left-on-port'
         port = self.bridges[dpid].ports.get(arg) if kind == 'output' else None
@@ -219,8 +235,11 @@ class Trace:
             detail += ' (%s)' % port.name
         elif kind == 'output' and arg is not None:
             detail += ' (no such port)'
-        if fields.get('tun_ipv4_dst'):
-            detail += ', tunnel to %s' % fields['tun_ipv4_dst']
+        tunnel = pipeline.tunnels(flow) if flow else {}
+        if 'tun_ipv4_dst' in tunnel:
+            detail += ', tunnel to %s' % tunnel['tun_ipv4_dst']
+        if fields.get('tun_ipv4_src'):
+            detail += '; it came through a tunnel from %s' % fields['tun_ipv4_src']
         return {'direction': direction, 'dpid': '%016x' % dpid, 'table': table,
                 'flow': flow.to_json() if flow is not None else None, 'reason': reason,
                 'detail': detail}

@@ -91,7 +91,8 @@ REASONS = {
     'dropped': 'dropped by a flow',
     'no-flow': 'no flow matched in the table',
     'left-on-port': 'left on a port and was never seen again on a bridge the app controls',
-    'no-answer': 'left toward the next hop (its MAC) and no answer came',
+    'no-answer': 'the request left the last bridge that saw it toward a unicast MAC (the '
+                 'next hop, or the destination) and no answer came',
     'not-delivered': 'the reply reached the source bridge and was not delivered to the '
                      "source VM's port",
     'to-controller': 'sent to another controller',
@@ -151,15 +152,21 @@ class Topology:
 # --- the usual faults, each turning `probe` unreachable ------------------------------
 
 def _unreachable(probe: Probe, broken: Broken | None = None) -> Probe:
-    return Probe(probe.src, probe.dst, 'unreachable', probe.via, broken)
+    return Probe(probe.src, probe.dst, 'unreachable', probe.via, broken, probe.ping)
+
+
+def no_answer(bridge: str, table: int = 0) -> Broken:
+    """The request left `bridge` toward the next hop, and nothing answered."""
+    return Broken('request', bridge, 'no-answer', table)
 
 
 def sg_drop(probe: Probe, host: str, bridge: str, dst_ip: str) -> Fault:
-    """ICMP to the probe's destination dropped on its bridge, as a security group would."""
+    """ICMP to the probe's destination dropped on its bridge, as a security group would:
+    the request is dropped there, in table 0."""
     return Fault('ICMP to %s dropped at its port (a security group)' % probe.dst,
                  [Run(host, ['ovs-ofctl', 'add-flow', bridge,
                              'priority=100,icmp,nw_dst=%s,actions=drop' % dst_ip])],
-                 _unreachable(probe))
+                 _unreachable(probe, Broken('request', '%s/%s' % (host, bridge), 'dropped', 0)))
 
 
 def link_down(probe: Probe, broken: Broken | None = None) -> Fault:
@@ -169,8 +176,9 @@ def link_down(probe: Probe, broken: Broken | None = None) -> Fault:
                  _unreachable(probe, broken))
 
 
-def vlan_changed(probe: Probe, host: str, port: str, tag: int, why: str = '') -> Fault:
+def vlan_changed(probe: Probe, host: str, port: str, tag: int, why: str = '',
+                 broken: Broken | None = None) -> Fault:
     """An OVS port moved to another access VLAN."""
     return Fault("%s's port moved to VLAN %d%s" % (port, tag, why),
                  [Run(host, ['ovs-vsctl', 'set', 'port', port, 'tag=%d' % tag])],
-                 _unreachable(probe))
+                 _unreachable(probe, broken))

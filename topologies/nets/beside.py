@@ -12,7 +12,7 @@ learns and switches.
 """
 from itertools import combinations
 
-from topologies.model import Bridge, Host, Iface, Node, Probe, Run, Topology, link_down, sg_drop
+from topologies.model import Bridge, Host, Iface, Node, Probe, Run, Topology, link_down, no_answer, sg_drop
 
 TALKERS = {'vm1': '10.0.0.1', 'vm2': '10.0.0.2', 'vm3': '10.0.0.3'}
 QUIET = {'quiet1': '10.0.0.11', 'quiet2': '10.0.0.12'}
@@ -45,7 +45,7 @@ TOPOLOGY = Topology(
     probes=[Probe(a, b) for a in TALKERS for b in TALKERS if a != b],
     faults={
         'sg-drop': sg_drop(Probe('vm1', 'vm2'), 'hv1', 'br0', '10.0.0.2'),
-        'link-down': link_down(Probe('vm1', 'vm2')),
+        'link-down': link_down(Probe('vm1', 'vm2'), no_answer('hv1/br0')),
     },
     tenant_ping=('vm1', 'vm2'),
 )

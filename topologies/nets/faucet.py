@@ -92,19 +92,19 @@ TOPOLOGY = Topology(
               broken=Broken('reply', BR, 'dropped', PORT_ACL)),
         # to vm5's own MAC: unknown on VLAN 100, so flooded there; no tenant sends that
         Probe('vm1', 'vm5', 'unreachable', ping=False,
-              broken=Broken('request', BR, 'left-on-port', FLOOD)),
+              broken=Broken('request', BR, 'no-answer', FLOOD)),
     ],
     faults={
         'acl-drop': Fault("an ACL dropping ICMP added to vm2's port (a warm reload)", [],
                           Probe('vm1', 'vm2', 'unreachable',
                                 broken=Broken('reply', BR, 'dropped', PORT_ACL))),
         # FAUCET forgets vm2 when its port goes down: the request is flooded on VLAN 100
-        'link-down': link_down(Probe('vm1', 'vm2'), Broken('request', BR, 'left-on-port', FLOOD)),
+        'link-down': link_down(Probe('vm1', 'vm2'), Broken('request', BR, 'no-answer', FLOOD)),
         # without routing FAUCET's pipeline has no ipv4_fib and vip tables (flood is 4):
         # the request to faucet_mac is unknown unicast, flooded on VLAN 100
         'router-off': Fault("FAUCET's router and VIPs removed (a cold start)", [],
                             Probe('vm1', 'vm5', 'unreachable', via='faucet',
-                                  broken=Broken('request', BR, 'left-on-port', 4))),
+                                  broken=Broken('request', BR, 'no-answer', 4))),
     },
     tenant_ping=('vm1', 'vm2'),
 )

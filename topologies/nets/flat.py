@@ -1,5 +1,5 @@
 """One bridge, two VMs (seed 003)."""
-from topologies.model import Bridge, Host, Iface, Node, Probe, Topology, link_down, sg_drop
+from topologies.model import Bridge, Host, Iface, Node, Probe, Topology, link_down, no_answer, sg_drop
 
 TOPOLOGY = Topology(
     name='flat',
@@ -15,7 +15,7 @@ TOPOLOGY = Topology(
     probes=[Probe('vm1', 'vm2'), Probe('vm2', 'vm1')],
     faults={
         'sg-drop': sg_drop(Probe('vm1', 'vm2'), 'hv1', 'br0', '10.0.0.2'),
-        'link-down': link_down(Probe('vm1', 'vm2')),
+        'link-down': link_down(Probe('vm1', 'vm2'), no_answer('hv1/br0')),
     },
     tenant_ping=('vm1', 'vm2'),
 )

@@ -11,7 +11,8 @@ The MTU is 1500 everywhere, so a VM's full-size packet does not fit the tunnel (
 logs "Message too long"). Probes are small and do not notice.
 """
 from topologies.model import (Bridge, Fault, Host, Iface, Link, Node, Port,
-                              Probe, Run, Topology, link_down, sg_drop, vlan_changed)
+                              Probe, Run, Topology, link_down, no_answer, sg_drop,
+                              vlan_changed)
 
 ENDPOINTS = {'hv1': '172.16.0.1', 'hv2': '172.16.0.2'}
 PEERS = [('hv1', 'hv2'), ('hv2', 'hv1')]
@@ -63,15 +64,19 @@ def tunnelled(kind: str) -> Topology:
         setup=warm_up(),
         probes=[Probe('vm1', 'vm3'), Probe('vm3', 'vm1'),
                 Probe('vm2', 'vm4'), Probe('vm4', 'vm2'),
-                Probe('vm1', 'vm2', 'unreachable'), Probe('vm1', 'vm4', 'unreachable'),
-                Probe('vm3', 'vm2', 'unreachable')],
+                # another VLAN: flooded on VLAN 10 over the trunk, last seen on the far side
+                Probe('vm1', 'vm2', 'unreachable', broken=no_answer('hv2/br-int')),
+                Probe('vm1', 'vm4', 'unreachable', broken=no_answer('hv2/br-int')),
+                Probe('vm3', 'vm2', 'unreachable', broken=no_answer('hv1/br-int'))],
         faults={
             'tunnel-removed': Fault('the %s port of hv1/br-int deleted' % tunnel,
                                     [Run('hv1', ['ovs-vsctl', 'del-port', 'br-int', tunnel])],
-                                    Probe('vm1', 'vm3', 'unreachable')),
-            'vlan-changed': vlan_changed(Probe('vm1', 'vm3'), 'hv2', 'vm3', 11),
+                                    Probe('vm1', 'vm3', 'unreachable',
+                                          broken=no_answer('hv1/br-int'))),
+            'vlan-changed': vlan_changed(Probe('vm1', 'vm3'), 'hv2', 'vm3', 11,
+                                         broken=no_answer('hv2/br-int')),
             'sg-drop': sg_drop(Probe('vm1', 'vm3'), 'hv2', 'br-int', '10.0.0.3'),
-            'link-down': link_down(Probe('vm1', 'vm3')),
+            'link-down': link_down(Probe('vm1', 'vm3'), no_answer('hv2/br-int')),
         },
         tenant_ping=('vm1', 'vm3'),
     )

@@ -10,8 +10,8 @@ the remote endpoint only from ARP replies it sees on br-phy), then makes every M
 the tunnel: every flow br-tun will learn is there before a baseline is taken, and the same
 traffic later re-learns it with the same text (only its hard_age changes).
 """
-from topologies.model import (Bridge, Fault, Host, Iface, Link, Node, Port,
-                              Probe, Run, Topology, link_down, vlan_changed)
+from topologies.model import (Bridge, Broken, Fault, Host, Iface, Link, Node, Port,
+                              Probe, Run, Topology, link_down, no_answer, vlan_changed)
 
 VLAN, VNI = 1, 0x64                   # the network's hypervisor-local VLAN and its VXLAN id
 LEARN_COOKIE = '0xb8a7772eecbcd5b8'   # of the flows br-tun learns in table 20 (seed 001)
@@ -19,6 +19,8 @@ UNDERLAY = {'hv1': '172.16.0.1', 'hv2': '172.16.0.2'}   # tunnel endpoints, on b
 VMS = {'vm1': ('hv1', '10.0.0.11'), 'vm2': ('hv1', '10.0.0.12'),
        'vm3': ('hv2', '10.0.0.13'), 'vm4': ('hv2', '10.0.0.14')}
 NO_ICMP = 'vm4'                       # its security group has no ICMP rule
+# where an echo request to a VM without an ICMP rule is dropped: its firewall table
+SG_DROPPED = Broken('request', 'hv2/br-int', 'dropped', 60)
 DHCP_IP = '10.0.0.2'
 WARM_UP = [('vm1', 'vm3'), ('vm2', 'vm3'), ('qdhcp', 'vm3'), ('vm4', 'vm1')]   # pings
 
@@ -90,7 +92,7 @@ def hypervisor(host: str) -> Host:
     return Host(host, [
         Bridge('br-int', dpid=0x10 * n + 1, flows=br_int_flows(host),
                ports=[Port('patch-tun', 'patch', {'peer': 'patch-int'})]),
-        Bridge('br-tun', dpid=0x10 * n + 2, probed=False, flows=br_tun_flows(host),
+        Bridge('br-tun', dpid=0x10 * n + 2, flows=br_tun_flows(host),
                ports=[Port('patch-int', 'patch', {'peer': 'patch-tun'}), *tunnels]),
         Bridge('br-phy', dpid=0x10 * n + 3, probed=False, ip=UNDERLAY[host] + '/24')])
 
@@ -128,19 +130,23 @@ TOPOLOGY = Topology(
              for argv in (['ip', 'neigh', 'flush', 'dev', 'br-phy'], ping(UNDERLAY[peer]))],
            *[Run(src, ping(VMS[dst][1])) for src, dst in WARM_UP]],
     probes=[Probe('vm1', 'vm3'), Probe('vm3', 'vm1'), Probe('vm1', 'vm2'),
-            Probe('vm4', 'vm1'), Probe('vm1', 'vm4', 'unreachable'),
-            Probe('vm3', 'vm4', 'unreachable')],
+            Probe('vm4', 'vm1'),
+            Probe('vm1', 'vm4', 'unreachable', broken=SG_DROPPED),
+            Probe('vm3', 'vm4', 'unreachable', broken=SG_DROPPED)],
     faults={
         'sg-drop': Fault('ICMP to vm3 dropped at its port (a security group)',
                          [Run('hv2', ['ovs-ofctl', 'add-flow', 'br-int', icmp_drop('vm3')])],
-                         Probe('vm1', 'vm3', 'unreachable')),
-        'link-down': link_down(Probe('vm1', 'vm3')),
+                         Probe('vm1', 'vm3', 'unreachable', broken=SG_DROPPED)),
+        'link-down': link_down(Probe('vm1', 'vm3'), no_answer('hv2/br-int', 60)),
         'tunnel-removed': Fault(
             "hv1's VXLAN port to hv2 deleted from br-tun",
             [Run('hv1', ['ovs-vsctl', 'del-port', 'br-tun', tunnel('hv2')])],
-            Probe('vm1', 'vm3', 'unreachable')),
+            # br-tun's learned flow still outputs to the deleted port's number
+            Probe('vm1', 'vm3', 'unreachable',
+                  broken=Broken('request', 'hv1/br-tun', 'left-on-port', 20))),
         'vlan-changed': vlan_changed(Probe('vm1', 'vm3'), 'hv2', 'vm3', 2,
-                                     ', which br-tun maps to no VNI'),
+                                     ', which br-tun maps to no VNI',
+                                     no_answer('hv2/br-int', 60)),
     },
     tenant_ping=('vm1', 'vm3'),
 )

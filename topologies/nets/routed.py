@@ -7,7 +7,7 @@ comes back to the gateway and is de-NATed there, identifier 111 restored even wh
 conntrack had to change it (vm1 and vm2 probe ext at once, so one of them clashes).
 """
 from topologies.model import (Bridge, Fault, Host, Iface, Node, Probe, Run,
-                              Topology, link_down, sg_drop)
+                              Topology, link_down, no_answer, sg_drop)
 
 BR = 'hv1/br0'
 INSIDE, OTHER, OUTSIDE = 10, 20, 30      # VLANs: 10.1.0.0/24, 10.2.0.0/24, 203.0.113.0/24
@@ -53,20 +53,22 @@ TOPOLOGY = Topology(
         Probe('vm1', 'vm2'),                          # same subnet
         Probe('vm1', 'vm3', via='r1'),                # across subnets, both ways
         Probe('vm3', 'vm1', via='r1'),
-        Probe('vm1', 'vm3', 'unreachable', ping=False),   # to vm3's own MAC: another VLAN
+        Probe('vm1', 'vm3', 'unreachable', broken=no_answer(BR), ping=False),   # vm3's MAC: another VLAN
         Probe('vm2', 'ext', via='nat'),               # masqueraded, de-NATed on the way back
         Probe('vm1', 'ext', via='r1'),                # router, then NAT
-        Probe('vm3', 'ext', 'unreachable', via='r1'),   # not NATed: ext has no route back
+        Probe('vm3', 'ext', 'unreachable', via='r1',    # not NATed: ext has no route back
+              broken=no_answer(BR)),
     ],
     faults={
         'sg-drop': sg_drop(Probe('vm1', 'vm3', via='r1'), 'hv1', 'br0', '10.2.0.13'),
-        'link-down': link_down(Probe('vm1', 'vm3', via='r1')),
+        'link-down': link_down(Probe('vm1', 'vm3', via='r1'), no_answer(BR)),
         'forwarding-off': Fault('the router does not forward (ip_forward=0)',
                                 [Run('r1', sysctl('net.ipv4.ip_forward=0'))],
-                                Probe('vm1', 'vm3', 'unreachable', via='r1')),
+                                Probe('vm1', 'vm3', 'unreachable', via='r1',
+                                      broken=no_answer(BR))),
         'nat-off': Fault("the NAT gateway's MASQUERADE rule is flushed",
                          [Run('nat', ['iptables', '-t', 'nat', '-F', 'POSTROUTING'])],
-                         Probe('vm2', 'ext', 'unreachable', via='nat')),
+                         Probe('vm2', 'ext', 'unreachable', via='nat', broken=no_answer(BR))),
     },
     tenant_ping=('vm1', 'vm3'),
 )

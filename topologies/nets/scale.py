@@ -7,7 +7,7 @@ every other VM, all reachable.
 """
 import os
 
-from topologies.model import Bridge, Host, Iface, Link, Node, Probe, Topology, link_down, sg_drop
+from topologies.model import Bridge, Host, Iface, Link, Node, Probe, Topology, link_down, no_answer, sg_drop
 
 HOSTS = int(os.environ.get('RYU_PROBE_SCALE_HOSTS', 20))
 VMS = int(os.environ.get('RYU_PROBE_SCALE_VMS', 5))
@@ -43,7 +43,7 @@ TOPOLOGY = Topology(
             if vm(h, v) != FIRST],
     faults={
         'sg-drop': sg_drop(Probe(FIRST, LAST), 'hv%d' % HOSTS, 'br-int', ip(HOSTS, VMS)),
-        'link-down': link_down(Probe(FIRST, LAST)),
+        'link-down': link_down(Probe(FIRST, LAST), no_answer('hv%d/br-int' % HOSTS)),
     },
     tenant_ping=(vm(1, 2), LAST),
 )

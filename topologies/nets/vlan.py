@@ -1,6 +1,6 @@
 """VLAN access ports on two bridges joined by a trunk (seed 002, experiment 2)."""
 from topologies.model import (Bridge, Host, Iface, Link, Node, Probe, Topology,
-                              link_down, sg_drop, vlan_changed)
+                              link_down, no_answer, sg_drop, vlan_changed)
 
 TOPOLOGY = Topology(
     name='vlan',
@@ -16,11 +16,14 @@ TOPOLOGY = Topology(
            Node('vm2', [Iface('hv1/br-in', '10.0.0.2/24', tag=11)]),
            Node('vm3', [Iface('hv1/br1-in', '10.0.0.3/24', tag=10)])],
     probes=[Probe('vm1', 'vm3'), Probe('vm3', 'vm1'),
-            Probe('vm1', 'vm2', 'unreachable'), Probe('vm2', 'vm3', 'unreachable')],
+            # another VLAN: flooded over the trunk, last seen on the far side
+            Probe('vm1', 'vm2', 'unreachable', broken=no_answer('hv1/br1-in')),
+            Probe('vm2', 'vm3', 'unreachable', broken=no_answer('hv1/br1-in'))],
     faults={
-        'vlan-changed': vlan_changed(Probe('vm1', 'vm3'), 'hv1', 'vm3', 11),
+        'vlan-changed': vlan_changed(Probe('vm1', 'vm3'), 'hv1', 'vm3', 11,
+                                     broken=no_answer('hv1/br1-in')),
         'sg-drop': sg_drop(Probe('vm1', 'vm3'), 'hv1', 'br1-in', '10.0.0.3'),
-        'link-down': link_down(Probe('vm1', 'vm3')),
+        'link-down': link_down(Probe('vm1', 'vm3'), no_answer('hv1/br1-in')),
     },
     tenant_ping=('vm1', 'vm3'),
 )
