@@ -341,7 +341,8 @@ class Prober:
         probe, echo = self._reply(dpid, msg, now)
         if probe is None:
             self.counters['tenant_packet_ins'] += 1
-            bridge.tenant_at = now
+            if caught[0].dscp is not None:   # a tenant's packet with our mark, not a copy
+                bridge.tenant_at = now
         elif echo is not None and not probe.path:   # the first answer shows its last step
             shadow = caught[1]
             probe.path.append(trace.step(
@@ -509,6 +510,14 @@ class Prober:
             return False
         if probe.received == 0 and not probe.unmarked and probe.catch.shadows:
             self._unmarked_round(probe, now)
+            return True
+        bridge = self.bridges[probe.request.dpid]
+        if probe.received < len(probe.echoes) and bridge.tenant_at >= probe.round_at:
+            # Our meter drops PacketIns beyond packet_in_rate, and cannot tell a tenant's
+            # marked replies from ours (OpenFlow 1.3 cannot match the ICMP identifier).
+            self._finish(probe, ERROR, now, 'tenant traffic to %s carries our DSCP mark %d: '
+                         'lost replies may be our meter\'s doing; give the app another '
+                         '`mark`' % (probe.request.src_ip, self.settings.dscp))
             return True
         if probe.received == 0 and probe.catch.shadows:
             self._queue_trace(probe, now)

@@ -152,9 +152,6 @@ def relearn(network) -> None:
         network.run(command.where, command.argv, check=False)
 
 
-@pytest.mark.xfail(strict=True, reason='app bug: a delivery flow FAUCET adds after it re-learns '
-                   'the source is shadowed only at the next re-read (resync_interval); '
-                   'echoes whose replies took it meanwhile count lost: partial')
 def test_faucet_restart_mid_probe_ends_reachable_with_flows_relaid_or_in_error(request, app):
     network = bring_up(request, app, 'faucet')
     controller = faucet.of(network, 'hv1/br0')
@@ -170,9 +167,6 @@ def test_faucet_restart_mid_probe_ends_reachable_with_flows_relaid_or_in_error(r
     assert verdict_of(truth) == 'reachable'
 
 
-@pytest.mark.xfail(strict=True, reason='app bug: a delivery flow FAUCET adds after it re-learns '
-                   'the source is shadowed only at the next re-read (resync_interval); '
-                   'echoes whose replies took it meanwhile count lost: partial')
 def test_faucet_dp_level_reload_mid_probe_ends_reachable_with_flows_relaid_or_in_error(
         request, app):
     network = bring_up(request, app, 'faucet')
@@ -233,9 +227,6 @@ def test_two_instances_with_different_ids_get_their_own_verdicts_packet_ins_and_
     assert verdict_of(kernel_ping(net.vm1.netns, net.vm3.ip)) == 'unreachable'
 
 
-@pytest.mark.xfail(strict=True, reason='app bug: Bridge.clash is found at each flow read and '
-                   'never reported: both probes read reachable while each takes the '
-                   "other's replies and replaces the other's flows")
 def test_two_instances_whose_ids_give_one_mark_are_told_of_the_clash(lab):
     apps, net = two_apps(lab, 1, 17)        # (id % 16) << 2 | 3: both DSCP 7
     before = [counters(a) for a in apps]
@@ -310,9 +301,6 @@ def test_tenant_using_our_mark_loses_its_replies_while_probed_and_the_meter_caps
     assert change['packet_ins'] <= RATE * (took + 1) + RATE // 10 < sent / 2
 
 
-@pytest.mark.xfail(strict=True, reason='trade-off: the meter cannot tell a tenant\'s marked '
-                   'replies from ours (OpenFlow 1.3 cannot match the ICMP id), so a tenant '
-                   'flooding our mark makes a probe lose replies and read partial')
 def test_probe_while_a_tenant_floods_our_mark_is_reachable_or_says_why(lab):
     app = start_app(lab, config='[probe]\npacket_in_rate = %d\ncatch_linger = 60\n' % RATE)
     net = build_net(lab, app.target)
