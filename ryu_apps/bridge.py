@@ -230,7 +230,9 @@ class Bridge:
         catch = self.catches.get(key)
         if catch is None:
             catch = self.catches[key] = Catch(in_port, src_mac, src_ip, dscp)
-            catch.expires_at = until
+            # long enough for its linger too: releasing it then costs no FlowMod
+            catch.expires_at = until + (self.settings.catch_linger
+                                        if dscp == self.settings.dscp else 0)
             if self.flows_at + self.settings.resync_interval > now:
                 self._lay(catch, now)
             else:

@@ -205,11 +205,13 @@ def outputs(flow: Flow) -> list[int]:
 
 def tunnels(flow: Flow) -> dict:
     """The tunnel fields a flow sets (before sending the packet into a tunnel)."""
-    found = {a.key: a.value for a in flow.actions if isinstance(a, parser.OFPActionSetField)
-             and a.key in ('tunnel_id', 'tun_ipv4_dst', 'tun_ipv6_dst')}
-    if any(isinstance(a, (parser.NXActionSetTunnel, parser.NXActionSetTunnel64))
-           for a in flow.actions):
-        found.setdefault('tunnel_id', None)
+    found = {}
+    for action in flow.actions:
+        field = getattr(action, 'key', None) or getattr(action, 'dst', None) or ''
+        if isinstance(action, (parser.NXActionSetTunnel, parser.NXActionSetTunnel64)):
+            found['tunnel_id'] = action.tun_id
+        elif isinstance(field, str) and field.startswith('tun'):   # set_field, load, move
+            found[field] = getattr(action, 'value', None)
     return found
 
 

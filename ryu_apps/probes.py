@@ -340,9 +340,13 @@ class Prober:
         self.counters['packet_ins'] += 1
         probe, echo = self._reply(dpid, msg, now)
         if probe is None:
-            self.counters['tenant_packet_ins'] += 1
-            if caught[0].dscp is not None:   # a tenant's packet with our mark, not a copy
-                bridge.tenant_at = now
+            reply = packet.parse_echo_reply(msg.data)
+            if reply is not None and reply.ident == self.settings.dye:
+                self.counters['late_replies'] += 1   # a retransmitted echo's twin, say
+            else:
+                self.counters['tenant_packet_ins'] += 1
+                if caught[0].dscp is not None:   # a tenant's packet with our mark
+                    bridge.tenant_at = now
         elif echo is not None and not probe.path:   # the first answer shows its last step
             shadow = caught[1]
             probe.path.append(trace.step(
