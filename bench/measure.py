@@ -373,25 +373,27 @@ READING = """
 * **2: cold catch** (the first probe from a source): laying the catch costs %(cold_idle).1f ms
   (p50) on a bridge the app has not read lately (one flow table read, then the shadow
   FlowMod, the barrier) and %(cold_busy).1f ms where the bridge's table was read in the last
-  `resync_interval`; of that, `catch_settle` (%(settle_ms)g ms) is the largest part, and
-  section 8 says it is not needed on this switch.
+  `resync_interval` (a table this small reads in well under a millisecond). Most of it
+  is `catch_settle` (%(settle_ms)g ms); see section 8 for what it buys.
 * **3: throughput** is bounded by the two cores, which the app (%(app_cpu).0f%% of one core at
   the higher rate, %(us_per_echo).0f µs of CPU per echo) shares with the 21 userspace
   ovs-vswitchd (%(ovs_cpu).0f%%), which forward every PacketOut, every reply and every tenant
   packet here (on a kernel datapath only PacketOuts and PacketIns would reach them).
   Replies/s are counted over the whole window (the batch POST, the last echoes' replies
-  and the polling), so they read a little under the offered rate. Exactly one PacketIn
-  per reply: the shadows take marked replies only. The FlowMods (about one per probe)
-  refresh the `hard_timeout` of shadows that linger from earlier steps (a 5 s probe
-  outlives their remaining timeout); the flow table reads (0.2 per probe) are each
-  bridge re-reading its table every `resync_interval` while catches live on it.
-* **4: the mesh** is one `POST /probe/batch` of 2,450 probes, bounded by the app's single
-  Python thread (%(mesh_cpu).0f%% of one core over the warm 50-VM mesh, %(mesh_s).2f s): parsing and
-  validating the batch, building the probes and their PacketOuts, answering. With no
-  catch yet (the cold row, %(cold_mesh_s).2f s) each of the 50 sources lays one catch: a
-  FlowMod per 49 probes, a flow table read per bridge; the lab's cold ARP caches (every
-  VM ARPs for 49 others at once, flooding 21 userspace switches) cost more than that.
-  Later meshes find the catches lingering: no FlowMod at all.
+  and the polling), so they read a little under the offered rate. One PacketIn per
+  reply (within 1%%), none for tenant packets: the shadows take marked replies only. The FlowMods per probe are timeouts, not catches
+  (every source's catch lingers from the steps before): a probe that outlives its
+  shadows' `hard_timeout` re-adds them when it starts, and again when it ends, for the
+  linger. The flow table reads are time, not probes: each bridge with a live catch
+  re-reads its table every `resync_interval` (20 reads/s here).
+* **4: the mesh** is one `POST /probe/batch` of 2,450 probes. The app is busy for
+  %(mesh_cpu).0f%% of the warm 50-VM mesh's %(mesh_s).2f s (parsing and validating the batch,
+  the probes and their PacketOuts, the PacketIns, 2,450 results as JSON); the rest is
+  the datapath and the echo pacing. With no catch yet (the cold row, %(cold_mesh_s).2f s) each
+  of the 50 sources lays one catch (2 FlowMods: the shadow, and its timeout extended for
+  the linger when the source's last probe ends) and each bridge reads its flow table
+  once; the lab's cold ARP caches (every VM ARPs for 49 others at once, flooding 21
+  userspace switches) cost far more than that. Later meshes find the catches lingering.
 * **5: memory** plateaus: finished probes are kept in a store capped at `max_results`, and
   a stored probe drops its packet template and catch reference.
 * **6: tenant impact**: zero loss and zero duplicates at every load, and no tenant packet
@@ -408,7 +410,8 @@ READING = """
   handled in ovs-vswitchd's slow path (an upcall) and can take longer than a 0-2 ms
   retransmission delay; its late twin finds the catch gone (echoes sent > PacketIns
   taken). From 5 ms on there is hardly a retransmission, and every ms of settle is a ms
-  of cold latency.
+  of cold latency: on this switch the barrier alone was enough, and 10 ms is a margin
+  for a loaded switch, paid once per new source.
 """
 
 
