@@ -45,7 +45,9 @@ def commit() -> str:
         return subprocess.run(['git', *args], cwd=ROOT, capture_output=True,
                               text=True).stdout.strip()
     head = git('rev-parse', '--short', 'HEAD') or 'unknown'
-    return head + (' plus uncommitted changes' if git('status', '--porcelain') else '')
+    # BENCHMARKS.md itself is what a run rewrites.
+    changed = git('status', '--porcelain', '--', '.', ':!BENCHMARKS.md')
+    return head + (' plus uncommitted changes' if changed else '')
 
 
 def app_tree(app: ProbeController) -> str:

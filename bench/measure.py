@@ -381,8 +381,9 @@ READING = """
   packet here (on a kernel datapath only PacketOuts and PacketIns would reach them).
   Replies/s are counted over the whole window (the batch POST, the last echoes' replies
   and the polling), so they read a little under the offered rate. One PacketIn per
-  reply (within 1%%), none for tenant packets: the shadows take marked replies only. The FlowMods per probe are timeouts, not catches
-  (every source's catch lingers from the steps before): a probe that outlives its
+  reply (within 1%%), none for tenant packets: the shadows take marked replies only.
+  The FlowMods per probe are timeouts, not catches (every source's catch lingers from
+  the steps before): a probe that outlives its
   shadows' `hard_timeout` re-adds them when it starts, and again when it ends, for the
   linger. The flow table reads are time, not probes: each bridge with a live catch
   re-reads its table every `resync_interval` (20 reads/s here).
@@ -405,13 +406,14 @@ READING = """
   several times its p50.
 * **8: the settle time.** A reply that beat a new shadow into the datapath would take
   the cached flow and be delivered to the tenant; the tcpdump in the source VM counts
-  those: %(missed)s of %(settle_n)d probes at catch_settle = %(settles)s ms. Retransmissions
+  those: %(missed)s of %(settle_n)d probes at catch_settle = %(settles)s ms.
+  Retransmissions
   at small settles are mostly not misses: the first marked reply after a new shadow is
   handled in ovs-vswitchd's slow path (an upcall) and can take longer than a 0-2 ms
   retransmission delay; its late twin finds the catch gone (echoes sent > PacketIns
   taken). From 5 ms on there is hardly a retransmission, and every ms of settle is a ms
-  of cold latency: on this switch the barrier alone was enough, and 10 ms is a margin
-  for a loaded switch, paid once per new source.
+  of cold latency. Where no reply was missed even at 0 ms, the barrier alone was enough
+  on this switch, and 10 ms is a margin for a loaded one, paid once per new source.
 """
 
 
