@@ -407,10 +407,9 @@ READING = """
 * **8: the settle time.** A reply that beat a new shadow into the datapath would take
   the cached flow and be delivered to the tenant; the tcpdump in the source VM counts
   those: %(missed)s of %(settle_n)d probes at catch_settle = %(settles)s ms.
-  Retransmissions
-  at small settles are mostly not misses: the first marked reply after a new shadow is
-  handled in ovs-vswitchd's slow path (an upcall) and can take longer than a 0-2 ms
-  retransmission delay; its late twin finds the catch gone (echoes sent > PacketIns
+  Retransmissions at small settles are mostly not misses: the first marked reply after
+  a new shadow is handled in ovs-vswitchd's slow path (an upcall) and can take longer
+  than a 0-2 ms retransmission delay; its late twin finds the catch gone (echoes sent > PacketIns
   taken). From 5 ms on there is hardly a retransmission, and every ms of settle is a ms
   of cold latency. Where no reply was missed even at 0 ms, the barrier alone was enough
   on this switch, and 10 ms is a margin for a loaded one, paid once per new source.
