@@ -2,6 +2,7 @@
 
 A row is (section, what, value, target or ''). Every number is measured in this run.
 """
+import collections
 import os
 import re
 import statistics
@@ -10,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from ryu_apps import packet
+from ryu_apps.options import Settings
 from topologies.engine import Network, VmInfo
 
 SEED_FILTER = 'icmp and src host %s and dst host %s and icmp[4:2]=111'
@@ -22,11 +24,12 @@ class Sizes:
     load_seconds: float     # throughput and tenant-impact windows
     mesh: tuple[int, ...]   # VM counts of the full meshes
     memory: tuple[int, ...]  # finished probes at which RSS is read
+    settle: int             # new-catch probes per catch_settle (bench/settle.py)
 
 
 FULL = Sizes(original=10, latency=500, load_seconds=5.0, mesh=(10, 25, 50),
-             memory=(10_000, 100_000))
-QUICK = Sizes(original=2, latency=20, load_seconds=1.0, mesh=(10,), memory=(1_000,))
+             memory=(10_000, 100_000), settle=200)
+QUICK = Sizes(original=2, latency=20, load_seconds=1.0, mesh=(10,), memory=(1_000,), settle=20)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -63,6 +66,11 @@ class Bench:
     def stats(self) -> dict:
         return self.app.get('/probe/stats')['counters']
 
+    def since(self, before: dict) -> dict:
+        """Counters gained since `before` (a `stats()`), 0 for those that did not move."""
+        after = self.stats()
+        return collections.defaultdict(int, {k: v - before.get(k, 0) for k, v in after.items()})
+
     def ovs_cpu(self) -> float:
         """CPU seconds of every ovs-vswitchd of the topology."""
         return sum(self.proc('cpu', self.network.ovs(host).pids['ovs-vswitchd'])
@@ -80,8 +88,8 @@ class Bench:
 
     def run_all(self) -> list[tuple]:
         rows = []
-        for step in (self.original, self.latency, self.throughput, self.mesh, self.memory,
-                     self.tenant, self.latency_with_linger):
+        for step in (self.original, self.latency, self.cold_latency, self.throughput,
+                     self.mesh, self.memory, self.tenant):
             print('measuring: %s ...' % step.__name__, flush=True)
             done = step()
             for row in done:
@@ -119,35 +127,73 @@ class Bench:
         return rows
 
     # 2, 7 ----------------------------------------------------------------------------
+    def timed_probes(self, bodies: list[dict]) -> tuple[list[float], list[dict]]:
+        """REST POST wait=true of each body, one after another: (wall ms, results)."""
+        wall, results = [], []
+        for body in bodies:
+            start = time.perf_counter()
+            results.append(self.app.probe(**body))
+            wall.append((time.perf_counter() - start) * 1000)
+        return wall, results
+
     def latency(self) -> list[tuple]:
-        """REST POST wait=true count=1, one after another; and the floor beside it."""
+        """REST POST wait=true count=1, one after another from one source: after the
+        first, each finds the source's catch live (catch_linger); and the floor."""
         body = self.body(self.a, self.b, count=1)
         self.app.probe(**body)
-        wall, rtt = [], []
-        for _ in range(self.sizes.latency):
-            start = time.perf_counter()
-            result = self.app.probe(**body)
-            wall.append((time.perf_counter() - start) * 1000)
-            if result['rtt_ms']:
-                rtt.append(result['rtt_ms']['avg'])
-        self.notes['probe_rtt'] = statistics.median(rtt)
-        p50 = pct(wall, 50)
+        before = self.stats()
+        wall, results = self.timed_probes([body] * self.sizes.latency)
+        used = self.since(before)
+        self.notes['probe_rtt'] = statistics.median(
+            r['rtt_ms']['avg'] for r in results if r['rtt_ms'])
+        p50 = self.notes['warm_p50'] = pct(wall, 50)
         speedup = self.notes['original_median'] * 1000 / p50
-        return [('2. latency (REST, count=1, wait)', 'p50 / p95 / p99 ms over %d' % len(wall),
-                 '%.2f / %.2f / %.2f' % (p50, pct(wall, 95), pct(wall, 99)), 'p50 <= 3 ms'),
+        return [('2. latency (REST, count=1, wait)',
+                 'warm catch (same source): p50 / p95 / p99 ms over %d; FlowMods / flow '
+                 'reads / retransmits per probe' % len(wall),
+                 '%.2f / %.2f / %.2f; %s' % (p50, pct(wall, 95), pct(wall, 99),
+                                             self.per_probe(used, results)), 'p50 <= 3 ms'),
                 ('2. latency (REST, count=1, wait)', 'x faster than the original (seed tcpdump)',
                  '%.0fx' % speedup, '>= 300x')]
 
-    def latency_with_linger(self) -> list[tuple]:
-        """The same, from an app restarted with catch_linger = 1: back-to-back probes
-        from one source find its catch flow live."""
-        self.app.stop()
-        self.app.config += 'catch_linger = 1.0\n'
-        self.app.start()
-        self.app.wait_for_switches(*[dpid for _, _, dpid in self.network.probed_bridges()],
-                                   timeout=60)
-        section, what, value, target = self.latency()[0]
-        return [(section, 'with catch_linger = 1: ' + what, value, target)]
+    def cold_latency(self) -> list[tuple]:
+        """The first probe from a new source: its catch must be laid (FlowMod, barrier,
+        catch_settle), on a bridge that has no catch yet (the flow table is read first)
+        or one that has (its flow table is fresh). ARP is warmed first by a kernel ping."""
+        pairs = [(s, d) for s, d in self.pairs() if s is not self.a]
+        self.kernel_ping(pairs)
+        idle, busy, seen = [], [], {self.a.host}
+        for src, dst in pairs:
+            (busy if src.host in seen else idle).append(self.body(src, dst, count=1))
+            seen.add(src.host)
+        rows = []
+        for label, bodies in (('new source, idle bridge (read flows, FlowMod, barrier, '
+                               'settle)', idle),
+                              ('new source, bridge with live catches (FlowMod, barrier, '
+                               'settle)', busy)):
+            before = self.stats()
+            wall, results = self.timed_probes(bodies)
+            self.notes.setdefault('cold_p50', []).append(pct(wall, 50))
+            rows.append(('2. latency (REST, count=1, wait)',
+                         'cold catch, %s: p50 / p95 / p99 ms over %d; FlowMods / flow reads '
+                         '/ retransmits per probe' % (label, len(wall)),
+                         '%.2f / %.2f / %.2f; %s' % (pct(wall, 50), pct(wall, 95), pct(wall, 99),
+                                                     self.per_probe(self.since(before), results)),
+                         ''))
+        return rows
+
+    def per_probe(self, used: dict, results: list[dict]) -> str:
+        n = len(results)
+        return '%.2f / %.2f / %.2f' % (used['flow_mods'] / n, used['flow_reads'] / n,
+                                       sum(r['retransmits'] for r in results) / n)
+
+    def kernel_ping(self, pairs) -> None:
+        """One kernel ping per pair, all at once: the VMs' ARP caches are warm after."""
+        pings = [subprocess.Popen(['ip', 'netns', 'exec', self.network.netns(s.name), 'ping',
+                                   '-n', '-q', '-c', '1', '-W', '1', d.ip],
+                                  stdout=subprocess.DEVNULL) for s, d in pairs]
+        for ping in pings:
+            ping.wait()
 
     # 3 -------------------------------------------------------------------------------
     def pairs(self, exclude=()) -> list[tuple[VmInfo, VmInfo]]:
@@ -174,10 +220,12 @@ class Bench:
             before, cpu0, ovs0, t0 = self.stats(), self.proc('cpu'), self.ovs_cpu(), time.monotonic()
             probes = self.load(pairs, seconds, interval)
             self.wait(probes)
-            after, cpu1, ovs1, t1 = self.stats(), self.proc('cpu'), self.ovs_cpu(), time.monotonic()
+            delta, cpu1, ovs1, t1 = self.since(before), self.proc('cpu'), self.ovs_cpu(), time.monotonic()
             span = t1 - t0
-            delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
             offered = len(pairs) / interval
+            self.notes['throughput'] = (delta['replies'] / span, 100 * (cpu1 - cpu0) / span,
+                                        100 * (ovs1 - ovs0) / span,
+                                        1e6 * (cpu1 - cpu0) / max(1, delta['packet_outs']))
             rows += [
                 ('3. throughput', '%d pairs on %d bridges, offered %d echoes/s: replies/s (loss)'
                  % (len(pairs), bridges, offered),
@@ -187,8 +235,20 @@ class Bench:
                 ('3. throughput', '  CPU (of one core): app / all ovs-vswitchd; PacketOut/s / PacketIn/s',
                  '%.0f%% / %.0f%%; %d / %d' % (100 * (cpu1 - cpu0) / span, 100 * (ovs1 - ovs0) / span,
                                              delta['packet_outs'] / span, delta['packet_ins'] / span),
-                 '')]
+                 ''),
+                ('3. throughput', '  app CPU µs per echo; PacketIns per echo (per PacketOut / '
+                 'per reply); per probe: FlowMods / flow reads',
+                 '%.0f; %s; %s' % (1e6 * (cpu1 - cpu0) / max(1, delta['packet_outs']),
+                                   self.packet_ins(delta), self.flows_per_probe(delta)), '')]
         return rows
+
+    def packet_ins(self, delta: dict) -> str:
+        return '%.3f / %.3f' % (delta['packet_ins'] / max(1, delta['packet_outs']),
+                                delta['packet_ins'] / max(1, delta['replies']))
+
+    def flows_per_probe(self, delta: dict) -> str:
+        probes = max(1, delta['probes_started'])
+        return '%.3f / %.3f' % (delta['flow_mods'] / probes, delta['flow_reads'] / probes)
 
     def wait(self, probes: list[dict]) -> None:
         for probe in probes:
@@ -197,28 +257,45 @@ class Bench:
 
     # 4 -------------------------------------------------------------------------------
     def mesh(self) -> list[tuple]:
-        """The largest mesh once cold (every VM must ARP for every other at once), then
-        each size with warm ARP caches."""
+        """The largest mesh once cold (every VM must ARP for every other at once, and no
+        catch is left from earlier steps), then each size with warm ARP caches and the
+        catches of the runs before still lingering."""
+        self.wait_no_catches()
         rows, per_pair = [], []
         for n in (self.sizes.mesh[-1],) + self.sizes.mesh:
             vms = self.vms[:n]
             bodies = [self.body(s, d, count=1) for s in vms for d in vms if s is not d]
-            before = self.stats()
+            before, cpu0 = self.stats(), self.proc('cpu')
             start = time.perf_counter()
             results = self.batch(bodies)
             seconds = time.perf_counter() - start
+            cpu = self.proc('cpu') - cpu0
             reachable = sum(r['verdict'] == 'reachable' for r in results)
-            flow_mods = self.stats()['flow_mods'] - before.get('flow_mods', 0)
+            delta = self.since(before)
             cold = not rows
             if not cold:
                 per_pair.append(seconds / len(bodies) * 1000)
-            rows.append(('4. full mesh (count=1)', '%d VMs, %d pairs%s: seconds (reachable, FlowMods/probe)'
-                         % (n, len(bodies), ', cold ARP caches' if cold else ''),
-                         '%.2f (%d, %.2f)' % (seconds, reachable, flow_mods / len(bodies)),
+            if len(bodies) == 2450:
+                self.notes['cold_mesh' if cold else 'mesh'] = (seconds, 100 * cpu / seconds)
+            rows.append(('4. full mesh (count=1)', '%d VMs, %d pairs%s: seconds (reachable; '
+                         'app CPU of one core; FlowMods / flow reads per probe; PacketIns per '
+                         'PacketOut / per reply)'
+                         % (n, len(bodies), ', cold ARP caches, no catch yet' if cold else ''),
+                         '%.2f (%d; %.0f%%; %s; %s)' % (
+                             seconds, reachable, 100 * cpu / seconds,
+                             self.flows_per_probe(delta), self.packet_ins(delta)),
                          '<= 2 s' if len(bodies) == 2450 and not cold else ''))
         rows.append(('4. full mesh (count=1)', 'ms per pair, by mesh size',
                      ' / '.join('%.2f' % x for x in per_pair), 'linear (flat)'))
         return rows
+
+    def wait_no_catches(self, timeout: float = 30.0) -> None:
+        """Until every catch of earlier steps has lingered its catch_linger and gone."""
+        deadline = time.monotonic() + timeout
+        while self.app.get('/probe/stats')['catch_flows']:
+            if time.monotonic() > deadline:
+                raise RuntimeError('catch flows still there after %.0f s' % timeout)
+            time.sleep(0.2)
 
     # 5 -------------------------------------------------------------------------------
     def memory(self) -> list[tuple]:
@@ -249,20 +326,23 @@ class Bench:
             ping = subprocess.Popen(
                 ['ip', 'netns', 'exec', self.network.netns(a.name), 'ping', '-n', '-i', '0.01',
                  '-c', str(int(seconds / 0.01)), b.ip], stdout=subprocess.PIPE, text=True)
+            before = self.stats()
             probes = load() if load else []
             out = ping.communicate(timeout=seconds * 3 + 10)[0]
             self.wait(probes)
+            tenant_ins = self.since(before)['tenant_packet_ins']
             rtts = ping_rtts(out)
             sent = int(seconds / 0.01)
             p99 = pct(rtts, 99)
             idle = idle or p99
             dups = out.count('DUP!')
             rows.append(('6. tenant ping (-i 0.01)',
-                         '%s: RTT p50 / p99 ms, lost, DUP, p99 vs no probing' % label,
-                         '%.3f / %.3f, %d, %d, %+.0f%%' % (pct(rtts, 50), p99,
-                                                            sent - (len(rtts) - dups), dups,
-                                                            100 * (p99 / idle - 1)),
-                         '0, 0, <= +10%' if load else ''))
+                         '%s: RTT p50 / p99 ms, lost, DUP, p99 vs no probing; tenant '
+                         'PacketIns' % label,
+                         '%.3f / %.3f, %d, %d, %+.0f%%; %d' % (
+                             pct(rtts, 50), p99, sent - (len(rtts) - dups), dups,
+                             100 * (p99 / idle - 1), tenant_ins),
+                         '0, 0, <= +10%; 0' if load else '; 0'))
             if not load:
                 self.notes['kernel_rtt'] = pct(rtts, 50)
         rows.append(('7. the floor', 'kernel ping RTT p50 / probe RTT p50 (ms)',
@@ -283,38 +363,69 @@ READING = """
   libpcap hands the capture over only when its 1 s buffer timeout fires, so every probe
   costs about a second; with it, starting tcpdump and the seed's 100 ms sleep still cost
   over 100 ms. One probe at a time, ok/fail only.
-* **2: single-probe latency with the default `catch_linger = 0`** misses 3 ms, and with it
-  the 300x. Each probe adds its catch flow and deletes it when it ends, as issue 2 asks;
-  a new flow is not live in the datapath until ovs-vswitchd's revalidators have caught
-  up (milliseconds, see README "The settle time"), so a probe waits `catch_settle` and
-  often retransmits its first echo once. The last row is the evidence: the same probes
-  with `catch_linger = 1` (back-to-back probes from one source find the flow live) take
-  under 2 ms, of which about 1 ms is the round trip through the userspace datapath (row 7)
-  and the rest REST and Ryu. So the bound is OVS's revalidation after a FlowMod, not the
-  app; operators who probe continuously should set `catch_linger`.
-* **3: throughput** is bounded by the userspace datapath, not the app: the app uses about
-  half a core while the ovs-vswitchd processes use the rest of the machine's two cores
-  (every PacketOut, every reply copied to us, and every tenant packet is forwarded by
-  ovs-vswitchd threads here; on a kernel datapath only the PacketOuts and PacketIns
-  would be).
-* **4: the mesh** is one `POST /probe/batch`: one catch flow per source (0.04 FlowMods per
-  probe at 50 VMs), 2,450 PacketOuts, no retransmission once the catch flows are older
-  than their window. Cost per pair falls as the mesh grows. The cold row is the lab's
-  own cold start: every VM must ARP for 49 others at once, flooding 21 userspace
-  switches, and replies slower than the 1 s timeout count as lost. (Before `up` raised
-  the kernel's shared ARP table limits, 50 VMs overflowed it and a third of the tenant's
-  own pings failed; see README.)
+* **2: single-probe latency, warm** (the normal case with the default `catch_linger` of
+  10 s: the source's catch is live) costs no FlowMod, no flow table read and no
+  retransmission (the row's per-probe counts). Its p50 (%(warm_p50).2f ms) is the probe's
+  own round trip through three userspace bridges each way (%(probe_rtt).2f ms, row 7) plus
+  REST (a new HTTP connection per call, eventlet's WSGI, JSON both ways) and Ryu's
+  message handling in one Python process; p95/p99 are the machine's CPU noise. So it is
+  bounded by the userspace datapath and the Python REST path, not by OpenFlow.
+* **2: cold catch** (the first probe from a source): laying the catch costs %(cold_idle).1f ms
+  (p50) on a bridge the app has not read lately (one flow table read, then the shadow
+  FlowMod, the barrier) and %(cold_busy).1f ms where the bridge's table was read in the last
+  `resync_interval` (a table this small reads in well under a millisecond). Most of it
+  is `catch_settle` (%(settle_ms)g ms); see section 8 for what it buys.
+* **3: throughput** is bounded by the two cores, which the app (%(app_cpu).0f%% of one core at
+  the higher rate, %(us_per_echo).0f µs of CPU per echo) shares with the 21 userspace
+  ovs-vswitchd (%(ovs_cpu).0f%%), which forward every PacketOut, every reply and every tenant
+  packet here (on a kernel datapath only PacketOuts and PacketIns would reach them).
+  Replies/s are counted over the whole window (the batch POST, the last echoes' replies
+  and the polling), so they read a little under the offered rate. One PacketIn per
+  reply (within 1%%), none for tenant packets: the shadows take marked replies only.
+  The FlowMods per probe are timeouts, not catches (every source's catch lingers from
+  the steps before): a probe that outlives its
+  shadows' `hard_timeout` re-adds them when it starts, and again when it ends, for the
+  linger. The flow table reads are time, not probes: each bridge with a live catch
+  re-reads its table every `resync_interval` (20 reads/s here).
+* **4: the mesh** is one `POST /probe/batch` of 2,450 probes. The app is busy for
+  %(mesh_cpu).0f%% of the warm 50-VM mesh's %(mesh_s).2f s (parsing and validating the batch,
+  the probes and their PacketOuts, the PacketIns, 2,450 results as JSON); the rest is
+  the datapath and the echo pacing. With no catch yet (the cold row, %(cold_mesh_s).2f s) each
+  of the 50 sources lays one catch (2 FlowMods: the shadow, and its timeout extended for
+  the linger when the source's last probe ends) and each bridge reads its flow table
+  once; the lab's cold ARP caches (every VM ARPs for 49 others at once, flooding 21
+  userspace switches) cost far more than that. Later meshes find the catches lingering.
 * **5: memory** plateaus: finished probes are kept in a store capped at `max_results`, and
   a stored probe drops its packet template and catch reference.
-* **6: tenant impact**: zero loss and zero duplicates at every load. The p99 RTT grows
-  with the probing load because the tenant's packets are forwarded by the same
-  userspace ovs-vswitchd threads, on the same two cores, that process our PacketOuts
-  and PacketIns; compare the moderate-load row with the full-rate one. The p99 of the
-  idle lab itself (21 OVS instances, 100 namespaces on 2 cores) is already several
-  times its p50.
+* **6: tenant impact**: zero loss and zero duplicates at every load, and no tenant packet
+  reaches the app (`tenant_packet_ins` 0: the tenant's replies are unmarked, and the
+  shadows match our DSCP mark only). The p99 RTT grows with the probing load because
+  the tenant's packets are forwarded by the same userspace ovs-vswitchd threads, on the
+  same two cores, that process our PacketOuts and PacketIns, and the idle lab's own p99
+  (21 OVS instances, 100 namespaces, and other engineers' tests on 2 cores) is already
+  several times its p50.
+* **8: the settle time.** A reply that beat a new shadow into the datapath would take
+  the cached flow and be delivered to the tenant; the tcpdump in the source VM counts
+  those: %(missed)s of %(settle_n)d probes at catch_settle = %(settles)s ms.
+  Retransmissions at small settles are mostly not misses: the first marked reply after
+  a new shadow is handled in ovs-vswitchd's slow path (an upcall) and can take longer
+  than a 0-2 ms retransmission delay; its late twin finds the catch gone (echoes sent > PacketIns
+  taken). From 5 ms on there is hardly a retransmission, and every ms of settle is a ms
+  of cold latency. Where no reply was missed even at 0 ms, the barrier alone was enough
+  on this switch, and 10 ms is a margin for a loaded one, paid once per new source.
 """
 
 
-def report(header: str, table_text: str, bench: Bench) -> str:
+def report(header: str, table_text: str, bench: Bench, settles: list[dict]) -> str:
+    notes = bench.notes
+    cold = notes['cold_p50']
+    numbers = dict(
+        warm_p50=notes['warm_p50'], probe_rtt=notes['probe_rtt'], cold_idle=cold[0],
+        cold_busy=cold[-1], settle_ms=1000 * Settings().catch_settle,
+        app_cpu=notes['throughput'][1], ovs_cpu=notes['throughput'][2],
+        us_per_echo=notes['throughput'][3], mesh_s=notes.get('mesh', (0, 0))[0],
+        mesh_cpu=notes.get('mesh', (0, 0))[1], cold_mesh_s=notes.get('cold_mesh', (0, 0))[0],
+        missed=' / '.join(str(r['missed']) for r in settles), settle_n=settles[0]['probes'],
+        settles=' / '.join('%g' % (1000 * r['settle']) for r in settles))
     return '# Benchmarks\n\n%s\n\n%s\n%s\nReproduce: `make bench` (as root).\n' % (
-        header, table_text, READING)
+        header, table_text, READING % numbers)
