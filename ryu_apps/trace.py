@@ -199,14 +199,26 @@ class Trace:
             self.broken_at = self._broken(*self._breaking())
 
     def _breaking(self) -> tuple:
-        """The observation where the path broke: the last one, unless the packet was sent
-        out of a port on that bridge before a copy of it went on to be dropped there (OVN
-        outputs to the tunnel, then resubmits for local ports)."""
-        last = self._observed[-1]
+        """The observation where the path broke. Each bridge's last one in the final
+        direction is where the packet ended there: a flooded packet ends on several. One
+        that a flow dropped is the break, if any is; else the last of them."""
+        direction = self._observed[-1][0]
+        ends = {}
+        for i, seen in enumerate(self._observed):
+            if seen[0] == direction:
+                ends[seen[1]] = self._ending(i)
+        dropped = [e for e in ends.values() if e[5] in ('dropped', 'no-flow', 'controller')]
+        return dropped[-1] if dropped else self._ending(len(self._observed) - 1)
+
+    def _ending(self, i: int) -> tuple:
+        """Observation i, unless the packet was sent out of a port on that bridge before
+        a copy of it went on to be dropped there (OVN outputs to the tunnel, then
+        resubmits for local ports): then that output."""
+        last = self._observed[i]
         if last[5] in ('dropped', 'no-flow'):
-            for seen in reversed(self._observed[:-1]):
+            for seen in reversed(self._observed[:i]):
                 if seen[:2] != last[:2]:
-                    break
+                    continue
                 if seen[3] is not None and pipeline.outputs(seen[3]):
                     return seen[:5] + ('output', pipeline.outputs(seen[3])[0])
         return last

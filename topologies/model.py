@@ -103,7 +103,7 @@ REASONS = {
 class Broken:
     """Where a probe breaks: what its result's `broken_at` must say."""
     direction: str                    # 'request' or 'reply'
-    bridge: str                       # HOST/BRIDGE
+    bridge: str | None                # HOST/BRIDGE; None: any (a flooded packet ends on many)
     reason: str                       # a key of REASONS
     table: int | None = None          # None: any table
 

@@ -121,6 +121,8 @@ def test_catch_flow_is_ours_while_running_and_gone_when_cancelled(app, net):
     deadline = time.monotonic() + 5
     while not net.our_flows() and time.monotonic() < deadline:
         time.sleep(0.02)
+    while app.get('/probe/probes/' + probe['id'])['received'] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
     (flow,) = net.our_flows()
     assert 'priority=1,' in flow and 'hard_timeout=' in flow   # over NORMAL at 0
     assert 'nw_tos=12' in flow and 'send_flow_rem' in flow   # DSCP 3, the default mark

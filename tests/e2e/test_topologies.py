@@ -83,7 +83,8 @@ def wrong_broken(network, probe, result) -> tuple | None:
     if result['verdict'] == 'reachable':
         return None if got is None and result['path'] else (probe.src, probe.dst, got, 'path',
                                                              result['path'])
-    if want is None or got is None or got[:2] != want[:2] or got[3] != want[3] or (
+    if want is None or got is None or got[0] != want[0] or got[3] != want[3] or (
+            want[1] is not None and got[1] != want[1]) or (
             want[2] is not None and got[2] != want[2]):
         return probe.src, probe.dst, 'got', got, 'want', want, result['broken_at']
     return None
