@@ -331,6 +331,7 @@ class Prober:
         caught = bridge and bridge.catch_of(msg)
         if self.trace is not None and self.trace.packet_in(dpid, msg, caught, now):
             self.counters['packet_ins'] += 1
+            self.counters['trace_packet_ins'] += 1
             probe = self.trace.probe
             if self.trace.done:
                 self._trace_done(now)

@@ -19,7 +19,8 @@ DELETE /probe/probes/<id>      200 {probe}; a running probe is cancelled | 404
 GET    /probe/stats            200 {"running", "stored", "switches", "catches", "catch_flows",
                                     "counters": {"probes_started", "probes_done", ...,
                                     "flow_mods", "flow_reads", "flows_lost", "packet_outs",
-                                    "packet_ins", "replies", "tenant_packet_ins",
+                                    "packet_ins", "replies", "late_replies",
+                                    "tenant_packet_ins", "trace_packet_ins",
                                     "unmarked_rounds", "traces"}}
 
 probe = {"id", "state": "running"|"done"|"cancelled"|"error",

@@ -71,7 +71,8 @@ def counters(app) -> dict:
 
 
 def delta(before: dict, after: dict) -> dict:
-    keys = set(before) | set(after) | {'tenant_packet_ins', 'flows_lost', 'late_replies'}
+    keys = set(before) | set(after) | {'tenant_packet_ins', 'flows_lost', 'late_replies',
+                                       'trace_packet_ins'}
     return {key: after.get(key, 0) - before.get(key, 0) for key in keys}
 
 
@@ -220,8 +221,9 @@ def test_two_instances_with_different_ids_get_their_own_verdicts_packet_ins_and_
         assert [(r['verdict'], r['loss']) for r in got] == [('reachable', 0.0)] * 8 + [
             ('unreachable', 1.0)] * 2
         assert change['tenant_packet_ins'] == 0
-        assert change['packet_ins'] == change['replies'] + change['late_replies'] + sum(
-            r['duplicates'] for r in got)   # late: the twin of a retransmitted echo
+        assert change['packet_ins'] == (   # late: the twin of a retransmitted echo
+            change['replies'] + change['late_replies'] + change['trace_packet_ins']
+            + sum(r['duplicates'] for r in got))
         assert change['replies'] == 80
     assert watch.ids_together() == {DEFAULT_ID, OTHER_ID}
     assert verdict_of(kernel_ping(net.vm1.netns, net.vm2.ip)) == 'reachable'
