@@ -31,6 +31,11 @@ def show_probe(result: dict) -> None:
         result['sent'], 100 * result['loss']))
     if result['rtt_ms']:
         print('  rtt min/avg/max = %(min).3f/%(avg).3f/%(max).3f ms' % result['rtt_ms'])
+    for step in result['path']:
+        print('  %-7s table %-3s %s' % (step['direction'], step['table'], step['action']))
+    broken = result['broken_at']
+    if broken:
+        print('  broken at: %(direction)s, table %(table)s, %(reason)s (%(detail)s)' % broken)
 
 
 def main() -> int:
@@ -73,9 +78,10 @@ def main() -> int:
                 print(json.dumps(result))
             show_probe(result)
 
-        leftovers = [f for f in ovs.dump_flows(bridge) if 'cookie=0x0,' not in f]
-        print('\n== Flow table after the probes: %s' % (
-            'back to the operator\'s flows only' if not leftovers else leftovers))
+        ours = [f for f in ovs.dump_flows(bridge) if 'cookie=0x0,' not in f]
+        print('\n== Our flows after the probes (they match marked replies only, and go after '
+              'catch_linger = 10 s idle):')
+        print('\n'.join('  ' + flow for flow in ours))
         print('\n== Tearing down')
     print('done: no namespaces, bridges or processes left')
     return 0
