@@ -24,7 +24,6 @@ compared as integers.
 import ipaddress
 from dataclasses import dataclass, field
 
-from ryu.ofproto import nx_actions  # noqa: F401  (registers the NX action classes)
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 

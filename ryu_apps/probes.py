@@ -527,8 +527,8 @@ class Prober:
         if probe.received == 0 and probe.catch.shadows:
             self._queue_trace(probe, now)
             return True
-        if probe.received == 0:
-            probe.broken_at = self._broken(probe)
+        if probe.received == 0:     # no flow delivers to the source port: nothing to walk
+            probe.broken_at = self._undeliverable(probe)
         self._finish(probe, DONE, now)
         return True
 
@@ -573,15 +573,11 @@ class Prober:
         probe.round_at = now
         self._catch(probe, bridge, now)
 
-    def _broken(self, probe: Probe) -> dict:
-        """Where an unanswered probe broke, as far as the source bridge tells."""
+    def _undeliverable(self, probe: Probe) -> dict:
         request = probe.request
-        if not probe.catch.shadows:
-            return {'direction': 'reply', 'dpid': format_dpid(request.dpid), 'table': None,
-                    'flow': None, 'reason': 'not-delivered',
-                    'detail': 'no flow of the source bridge outputs to port %d'
-                              % request.in_port}
-        return None
+        return {'direction': 'reply', 'dpid': format_dpid(request.dpid), 'table': None,
+                'flow': None, 'reason': 'not-delivered',
+                'detail': 'no flow of the source bridge outputs to port %d' % request.in_port}
 
     def _finish(self, probe: Probe, state: str, now: float, error: str | None = None) -> None:
         probe.state, probe.error = state, error

@@ -80,15 +80,17 @@ class Trace:
     def start(self, now: float) -> None:
         """Read every bridge's flow table that we have not read just now."""
         for bridge in self.bridges.values():
-            if bridge.flows_at + self.settings.resync_interval < now or bridge.flows is None:
+            if not self._fresh(bridge):
                 bridge.read_flows(now)
         self.flows_read(now)
 
+    def _fresh(self, bridge: Bridge) -> bool:
+        return bridge.flows is not None and (
+            bridge.flows_at + self.settings.resync_interval >= self.started)
+
     def flows_read(self, now: float) -> None:
         """Once every bridge's flows are known, lay the watches."""
-        if self._indexes or self.done or any(
-                b.flows is None or b.flows_at + self.settings.resync_interval < self.started
-                for b in self.bridges.values()):
+        if self._indexes or self.done or not all(map(self._fresh, self.bridges.values())):
             return
         request = self.probe.request
         for dpid, bridge in self.bridges.items():

@@ -23,9 +23,8 @@ import time
 import pytest
 
 from test_probe import DPID, body, build_net, start_app
-from test_topologies import assert_gone
+from test_topologies import app, bring_up  # noqa: F401 (fixture)
 from topologies import engine, faucet
-from topologies.controller import ProbeController
 from topologies.lab import missing_requirements
 from topologies.nets.faucet import faucet_config
 
@@ -33,23 +32,6 @@ pytestmark = pytest.mark.skipif(missing_requirements() is not None,
                                 reason=missing_requirements() or '')
 COOKIE = re.compile(r'cookie=0x72797570([0-9a-f]{4})([0-9a-f]{4})\b')   # index, controller id
 DEFAULT_ID, OTHER_ID = 29296, 29297
-
-
-@pytest.fixture(scope='module')
-def app():
-    app = ProbeController()
-    app.start()
-    yield app
-    app.close()
-
-
-def bring_up(request, app, name: str) -> engine.Network:
-    """A topology of our own ('e' + name: other engineers' tests use other prefixes)."""
-    instance = 'e' + name[:11]
-    request.addfinalizer(lambda: assert_gone(instance))
-    network = engine.up(engine.load(name), controller=app.target, instance=instance)
-    app.wait_for_switches(*[dpid for _, _, dpid in network.probed_bridges()], timeout=30)
-    return network
 
 
 def kernel_ping(netns: str, ip: str, count: int = 3, tos: int | None = None) -> int:
@@ -280,13 +262,19 @@ def marked_ping_flood(net, count: int, pings: int = 4) -> tuple[int, int, float]
     return sum(int(c[0]) for c in counts), sum(int(c[1]) for c in counts), took
 
 
-def test_tenant_using_our_mark_loses_its_replies_while_probed_and_the_meter_caps_packet_ins(lab):
-    # the catch of a probe lingers (catch_linger): vm1 counts as probed all along
+def metered(lab):
+    """An app with a low packet_in_rate whose catch of vm1 is live, and lingers (vm1
+    counts as probed all along)."""
     app = start_app(lab, config='[probe]\npacket_in_rate = %d\ncatch_linger = 60\n' % RATE)
     net = build_net(lab, app.target)
     app.wait_for_switches(DPID)
     assert app.probe(**body(net.vm1, net.vm2, count=1))['verdict'] == 'reachable'
     our_flows_live(net)
+    return app, net
+
+
+def test_tenant_using_our_mark_loses_its_replies_while_probed_and_the_meter_caps_packet_ins(lab):
+    app, net = metered(lab)
     meter = net.ovs.ofctl('-O', 'OpenFlow13', 'dump-meters', net.bridge)
     assert 'meter=%d pktps burst bands=\ntype=drop rate=%d burst_size=%d' % (
         DEFAULT_ID, RATE, RATE // 10) in meter.replace(' \n', '\n'), meter
@@ -305,11 +293,7 @@ def test_tenant_using_our_mark_loses_its_replies_while_probed_and_the_meter_caps
 
 
 def test_probe_while_a_tenant_floods_our_mark_is_reachable_or_says_why(lab):
-    app = start_app(lab, config='[probe]\npacket_in_rate = %d\ncatch_linger = 60\n' % RATE)
-    net = build_net(lab, app.target)
-    app.wait_for_switches(DPID)
-    assert app.probe(**body(net.vm1, net.vm2, count=1))['verdict'] == 'reachable'
-    our_flows_live(net)
+    app, net = metered(lab)
     flood = threading.Thread(target=marked_ping_flood, args=(net, 1500))
     flood.start()
     time.sleep(0.5)

@@ -370,9 +370,9 @@ def test_flows_deleted_by_another_controller_suspend_echoes_and_none_is_lost():
     cookie = switch.shadow_adds()[-1].cookie
     prober.removed(switch.dpid, cookie, ofp.OFPRR_DELETE, 0.02)   # a cold start
     assert probe.echoes[0].suspended
-    t = run_until_done(prober, probe, t=0.02, switch=switch,
-                       each=lambda t: [switch.reply_to(o, t) for o in switch.packet_outs()[1:]
-                                       if not probe.echoes[-1].rtt])
+    run_until_done(prober, probe, t=0.02, switch=switch,
+                   each=lambda t: [switch.reply_to(o, t) for o in switch.packet_outs()[1:]
+                                   if not probe.echoes[-1].rtt])
     assert probe.verdict == 'reachable' and prober.counters['flows_lost'] == 1
 
 
