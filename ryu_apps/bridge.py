@@ -255,6 +255,12 @@ class Bridge:
         else:
             self._delete(catch)
 
+    def forget_idle(self) -> None:
+        """Delete the catches that only linger, now (their probes' owner is gone)."""
+        for key in list(self._idle):
+            del self._idle[key]
+            self._delete(self.catches[key])
+
     def expire(self, now: float) -> float | None:
         """Delete catches idle for their whole linger, re-read the flow table when it is
         due; when this is next due."""

@@ -55,6 +55,10 @@ OPTS = [
                  help='Largest per-echo timeout and interval, in seconds.'),
     cfg.IntOpt('max_results', default=10000, min=1,
                help='Finished probes kept for GET; the oldest are dropped first.'),
+    cfg.StrOpt('monitors_file', default=None,
+               help='JSON file that keeps the monitors (POST /probe/monitors) across '
+                    'restarts: written atomically on every change, read at start. Unset: '
+                    'monitors live only as long as the process.'),
 ]
 
 cfg.CONF.register_opts(OPTS, group=GROUP)
@@ -80,6 +84,7 @@ class Settings:
     max_count: int = _default('max_count')
     max_timeout: float = _default('max_timeout')
     max_results: int = _default('max_results')
+    monitors_file: str | None = _default('monitors_file')
 
     @property
     def dscp(self) -> int:

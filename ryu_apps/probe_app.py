@@ -27,9 +27,10 @@ from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
 from ryu_apps.bridge import Port
+from ryu_apps.monitors import Monitor, Monitors, MonitorSpec, Store
 from ryu_apps.options import Settings
-from ryu_apps.probes import RUNNING, Probe, ProbeRequest, Prober
-from ryu_apps.rest import APP, ProbeController
+from ryu_apps.probes import RUNNING, Probe, ProbeError, ProbeRequest, Prober
+from ryu_apps.rest import APP, ProbeController, parse_monitor
 
 # Ryu's REST listens on every address by default; a tool that injects packets into
 # tenant networks must not. An explicit --wsapi-host still wins.
@@ -53,6 +54,11 @@ class ProbeApp(app_manager.RyuApp):
         super().__init__(*args, **kwargs)
         self.settings = Settings.from_conf()
         self.prober = Prober(self.settings, on_done=self._probe_done)
+        store = self.settings.monitors_file and Store(self.settings.monitors_file)
+        offset = time.time() - time.monotonic()
+        self.monitors = Monitors(self.prober, store or None, wall=lambda now: now + offset)
+        if store:
+            self._load_monitors(store)
         self.datapaths = {}
         self.dialled: set[tuple[str, int]] = set()
         self._wake = hub.Event()
@@ -73,6 +79,32 @@ class ProbeApp(app_manager.RyuApp):
         probes = self.prober.start_all(requests, time.monotonic())
         self._wake.set()
         return probes
+
+    def add_monitor(self, spec: MonitorSpec, replace: bool = False) -> Monitor:
+        monitor = self.monitors.add(spec, time.monotonic(), replace)
+        self.logger.info('monitor %s: %d pairs every %g s', spec.name, len(spec.targets),
+                         spec.interval)
+        self._wake.set()
+        return monitor
+
+    def remove_monitor(self, name: str) -> Monitor | None:
+        monitor = self.monitors.remove(name, time.monotonic())
+        if monitor is not None:
+            self.logger.info('monitor %s removed', name)
+        return monitor
+
+    def _load_monitors(self, store: Store) -> None:
+        """The monitors kept in the file; one that no longer validates is logged, not
+        run, and kept in the file."""
+        specs, invalid = [], []
+        for definition in store.load():
+            try:
+                specs.append(parse_monitor(definition, self.settings, None))
+            except ProbeError as error:
+                self.logger.error('monitor in %s not loaded: %s', store.path, error)
+                invalid.append(definition)
+        self.monitors.load(specs, time.monotonic(), invalid)
+        self.logger.info('%d monitors loaded from %s', len(specs), store.path)
 
     def dial(self, host: str, port: int) -> bool:
         """Connect out to a switch's passive listener, and keep reconnecting (as
@@ -95,6 +127,7 @@ class ProbeApp(app_manager.RyuApp):
 
     def _probe_done(self, probe: Probe) -> None:
         self.logger.debug('probe %s %s %s', probe.id, probe.state, probe.verdict)
+        self.monitors.finished(probe, time.monotonic())
         done = self._waiters.get(probe.id)
         if done is not None:
             done.set()
@@ -103,7 +136,9 @@ class ProbeApp(app_manager.RyuApp):
         while True:
             self._wake.clear()
             try:
-                deadline = self.prober.tick(time.monotonic())
+                now = time.monotonic()
+                deadlines = [self.monitors.tick(now), self.prober.tick(now)]
+                deadline = min((d for d in deadlines if d is not None), default=None)
             except Exception:  # a bug must not stop every probe: log it and go on
                 self.logger.exception('probe timer failed')
                 deadline = time.monotonic() + 0.1

@@ -119,6 +119,7 @@ class Probe:
     armed_at: float | None = None   # when echo 0 is due
     due: float | None = None        # the probe's next deadline
     blocked: bool = False           # waiting for the echo rate limit
+    stored: bool = True             # kept with the results once done (a monitor keeps its own)
 
     @property
     def received(self) -> int:
@@ -184,6 +185,7 @@ class Prober:
         self.settings = settings
         self.on_done = on_done
         self.bridges: dict[int, Bridge] = {}
+        self.seen: set[int] = set()         # every dpid that ever connected
         self.counters: collections.Counter = collections.Counter()
         self.running: dict[str, Probe] = {}
         self.finished: collections.OrderedDict[str, Probe] = collections.OrderedDict()
@@ -202,6 +204,7 @@ class Prober:
         """A switch (re)connected: set the session up and sweep stale flows."""
         if dpid in self.bridges:
             self.disconnect(dpid, now)
+        self.seen.add(dpid)
         bridge = self.bridges[dpid] = Bridge(dpid, send, self.settings, self.counters)
         bridge.connect()
         return bridge
@@ -222,17 +225,18 @@ class Prober:
 
     # --- probes --------------------------------------------------------------------
 
-    def start_all(self, requests: list[ProbeRequest], now: float) -> list[Probe]:
+    def start_all(self, requests: list[ProbeRequest], now: float,
+                  store: bool = True) -> list[Probe]:
         """Start every probe, or (ProbeError) none of them."""
         if len(self.running) + len(requests) > self.settings.max_active_probes:
             raise ProbeError(429, 'too many probes running (max_active_probes=%d)'
                              % self.settings.max_active_probes)
         for request in requests:
             self._check(request)
-        return [self._start(request, now) for request in requests]
+        return [self._start(request, now, store) for request in requests]
 
-    def start(self, request: ProbeRequest, now: float) -> Probe:
-        return self.start_all([request], now)[0]
+    def start(self, request: ProbeRequest, now: float, store: bool = True) -> Probe:
+        return self.start_all([request], now, store)[0]
 
     def _check(self, request: ProbeRequest) -> None:
         bridge = self.bridges.get(request.dpid)
@@ -242,11 +246,11 @@ class Prober:
             raise ProbeError(404, 'in_port: switch %s has no port %d'
                              % (format_dpid(request.dpid), request.in_port))
 
-    def _start(self, request: ProbeRequest, now: float) -> Probe:
+    def _start(self, request: ProbeRequest, now: float, store: bool) -> Probe:
         bridge = self.bridges[request.dpid]
         self.counters['probes_started'] += 1
         probe = Probe(id=secrets.token_hex(6), request=request, created_at=now,
-                      round_at=now, mark_value=self.settings.dscp)
+                      round_at=now, mark_value=self.settings.dscp, stored=store)
         self._wire(probe)
         self.running[probe.id] = probe
         self._catch(probe, bridge, now)
@@ -592,9 +596,10 @@ class Prober:
         del self.running[probe.id]
         probe.catch = probe.frame = None   # a stored result keeps only what it shows
         self.counters['probes_' + state] += 1
-        self.finished[probe.id] = probe
-        while len(self.finished) > self.settings.max_results:
-            self.finished.popitem(last=False)
+        if probe.stored:
+            self.finished[probe.id] = probe
+            while len(self.finished) > self.settings.max_results:
+                self.finished.popitem(last=False)
         self.on_done(probe)
 
     def _schedule(self, probe: Probe, when: float) -> None:

@@ -50,7 +50,10 @@ Errors are JSON, {"error": "<field>: <what is wrong>"} (in a batch, "probes[<i>]
 for an unknown switch, port or probe, 405 for a wrong method, 429 when max_active_probes
 probes are already running.
 """
+import dataclasses
 import ipaddress
+import mimetypes
+import os
 import json
 import logging
 import re
@@ -59,15 +62,27 @@ from ryu.app.wsgi import ControllerBase, route
 from webob import Response
 
 from ryu_apps.options import Settings
+from ryu_apps import metrics
+from ryu_apps.monitors import MonitorSpec, Target
 from ryu_apps.probes import ProbeError, ProbeRequest, format_dpid
 
 APP = 'probe_app'
 LOG = logging.getLogger(__name__)
 DEFAULTS = {'count': 3, 'interval': 0.2, 'timeout': 1.0, 'wait': False}
-FIELDS = {'dpid', 'in_port', 'src_mac', 'src_ip', 'dst_mac', 'dst_ip'} | set(DEFAULTS)
+PAIR_FIELDS = {'dpid', 'in_port', 'src_mac', 'src_ip', 'dst_mac', 'dst_ip'}
+FIELDS = PAIR_FIELDS | set(DEFAULTS)
 MAC = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
 HEX_DPID = re.compile(r'^(0x)?[0-9a-f]{1,16}$')
 OFPP_LOCAL = 0xfffffffe
+MONITOR_DEFAULTS = {'count': 3, 'timeout': 1.0, 'echo_interval': 0.2}
+MONITOR_FIELDS = {'name', 'interval', 'probes', 'mesh'} | set(MONITOR_DEFAULTS)
+MONITOR_NAME = re.compile(r'^[a-z0-9_.-]{1,64}$')
+ENDPOINT_FIELDS = {'dpid', 'in_port', 'mac', 'ip', 'name'}
+LABEL = re.compile(r'^[\x21-\x7e]{1,64}$')
+MIN_MONITOR_INTERVAL, MAX_MONITOR_INTERVAL = 1, 3600
+MAX_PAIRS, MAX_MESH = 10000, 100
+UI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ui')
+UI_FILE = re.compile(r'^[a-z0-9_-]+\.(html|js|css|svg|png)$')
 
 
 def _bad(message: str) -> ProbeError:
@@ -141,37 +156,53 @@ def _wait(body: dict) -> bool:
     return wait
 
 
-def _request(body: dict, bridges: dict, settings: Settings) -> ProbeRequest:
-    """One probe's fields, validated and normalised, its port resolved (400 or 404)."""
-    if not isinstance(body, dict):
-        raise _bad('must be a JSON object')
-    unknown = sorted(set(body) - FIELDS)
-    if unknown:
-        raise _bad('%s: unknown field' % ', '.join(unknown))
-    missing = sorted(FIELDS - set(DEFAULTS) - set(body))
-    if missing:
-        raise _bad('%s: missing' % ', '.join(missing))
-    body = dict(DEFAULTS, **body)
-    dpid = parse_dpid(body['dpid'])
+def _in_port(body: dict) -> int | str:
     in_port = body['in_port']
     if isinstance(in_port, str):
         if not in_port:
             raise _bad('in_port: must be a port number or a port name')
-    else:
-        in_port = _int(body, 'in_port', 1, OFPP_LOCAL)
-    fields = dict(
-        src_mac=_mac(body, 'src_mac'), src_ip=_ipv4(body, 'src_ip'),
-        dst_mac=_mac(body, 'dst_mac'), dst_ip=_ipv4(body, 'dst_ip'),
-        count=_int(body, 'count', 1, settings.max_count),
-        interval=_seconds(body, 'interval', settings.max_timeout),
-        timeout=_seconds(body, 'timeout', settings.max_timeout))
+        return in_port
+    return _int(body, 'in_port', 1, OFPP_LOCAL)
+
+
+def _port_of(dpid: int, in_port: int | str, bridges: dict) -> int:
+    """The number of a connected switch's port, given by number or name (404 otherwise)."""
     bridge = bridges.get(dpid)
     if bridge is None:
         raise ProbeError(404, 'dpid: no connected switch %s' % format_dpid(dpid))
     port = bridge.find_port(in_port)
     if port is None:
         raise ProbeError(404, 'in_port: switch %s has no port %r' % (format_dpid(dpid), in_port))
-    return ProbeRequest(dpid=dpid, in_port=port.port_no, **fields)
+    return port.port_no
+
+
+def _fields(body, allowed: set, required: set) -> dict:
+    if not isinstance(body, dict):
+        raise _bad('must be a JSON object')
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise _bad('%s: unknown field' % ', '.join(unknown))
+    missing = sorted(required - set(body))
+    if missing:
+        raise _bad('%s: missing' % ', '.join(missing))
+    return body
+
+
+def _pair(body: dict) -> dict:
+    """The addresses of a probe: dpid, in_port (number or name), both MACs and IPs."""
+    return dict(dpid=parse_dpid(body['dpid']), in_port=_in_port(body),
+                src_mac=_mac(body, 'src_mac'), src_ip=_ipv4(body, 'src_ip'),
+                dst_mac=_mac(body, 'dst_mac'), dst_ip=_ipv4(body, 'dst_ip'))
+
+
+def _request(body: dict, bridges: dict, settings: Settings) -> ProbeRequest:
+    """One probe's fields, validated and normalised, its port resolved (400 or 404)."""
+    body = dict(DEFAULTS, **_fields(body, FIELDS, PAIR_FIELDS))
+    fields = dict(_pair(body), count=_int(body, 'count', 1, settings.max_count),
+                  interval=_seconds(body, 'interval', settings.max_timeout),
+                  timeout=_seconds(body, 'timeout', settings.max_timeout))
+    fields['in_port'] = _port_of(fields['dpid'], fields['in_port'], bridges)
+    return ProbeRequest(**fields)
 
 
 def parse_probe_request(raw: bytes, bridges: dict, settings: Settings) -> tuple[ProbeRequest, bool]:
@@ -199,6 +230,112 @@ def parse_batch(raw: bytes, bridges: dict, settings: Settings) -> tuple[list[Pro
         except ProbeError as error:
             raise ProbeError(error.status, 'probes[%d].%s' % (i, error)) from None
     return requests, wait
+
+
+def _each(items: list, name: str, parse) -> list:
+    """parse(item) for each item, an error naming its place ("probes[3].dpid: ...")."""
+    parsed = []
+    for i, item in enumerate(items):
+        try:
+            parsed.append(parse(item))
+        except ProbeError as error:
+            raise ProbeError(error.status, '%s[%d].%s' % (name, i, error)) from None
+    return parsed
+
+
+def _label(body: dict, name: str, default: str) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or not LABEL.match(value):
+        raise _bad('%s: must be 1 to 64 printable characters' % name)
+    return value
+
+
+def _listed(body: dict) -> Target:
+    pair = _pair(_fields(body, PAIR_FIELDS | {'name'}, PAIR_FIELDS))
+    src, dst = pair['src_ip'], pair['dst_ip']
+    return Target(name=_label(body, 'name', '%s->%s' % (src, dst)), src=src, dst=dst, **pair)
+
+
+def _endpoint(body: dict) -> dict:
+    body = _fields(body, ENDPOINT_FIELDS, ENDPOINT_FIELDS - {'name'})
+    return dict(dpid=parse_dpid(body['dpid']), in_port=_in_port(body), mac=_mac(body, 'mac'),
+                ip=_ipv4(body, 'ip'), name=_label(body, 'name', body['ip']))
+
+
+def _mesh(endpoints: list[dict]) -> list[Target]:
+    return [Target(name='%s->%s' % (a['name'], b['name']), src=a['name'], dst=b['name'],
+                   dpid=a['dpid'], in_port=a['in_port'], src_mac=a['mac'], src_ip=a['ip'],
+                   dst_mac=b['mac'], dst_ip=b['ip'])
+            for a in endpoints for b in endpoints if a is not b]
+
+
+def parse_monitor(body, settings: Settings, bridges: dict | None,
+                  name: str | None = None) -> MonitorSpec:
+    """A monitor definition (POST or PUT /probe/monitors, or one kept in the file).
+    With `bridges`, every switch and port must be there now (404); a kept monitor waits
+    for them. `name`: the one in the URL of a PUT."""
+    if not isinstance(body, dict):
+        raise _bad('body: must be a JSON object')
+    body = dict(MONITOR_DEFAULTS, **body)
+    if name is not None:
+        body.setdefault('name', name)
+        if body['name'] != name:
+            raise _bad('name: must be %s, as in the URL' % name)
+    _fields(body, MONITOR_FIELDS, {'name', 'interval'})
+    if not isinstance(body['name'], str) or not MONITOR_NAME.match(body['name']):
+        raise _bad('name: must be 1 to 64 of a-z, 0-9, "_", "." and "-"')
+    interval = body['interval']
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not (
+            MIN_MONITOR_INTERVAL <= interval <= MAX_MONITOR_INTERVAL):
+        raise _bad('interval: must be %g to %g seconds' % (MIN_MONITOR_INTERVAL,
+                                                            MAX_MONITOR_INTERVAL))
+    count = _int(body, 'count', 1, settings.max_count)
+    timeout = _seconds(body, 'timeout', settings.max_timeout)
+    echo_interval = _seconds(body, 'echo_interval', settings.max_timeout)
+    length = (count - 1) * echo_interval + timeout
+    if length >= interval:
+        raise _bad('interval: must be longer than a round, (count - 1) * echo_interval + '
+                   'timeout = %g s' % length)
+    kinds = [kind for kind in ('probes', 'mesh') if kind in body]
+    if len(kinds) != 1:
+        raise _bad('probes: give either probes or mesh')
+    kind, items = kinds[0], body[kinds[0]]
+    low, high = (1, MAX_PAIRS) if kind == 'probes' else (2, MAX_MESH)
+    if not isinstance(items, list) or not low <= len(items) <= high:
+        raise _bad('%s: must be a list of %d to %d' % (kind, low, high))
+    if kind == 'probes':
+        targets = _each(items, kind, _listed)
+        normalised = [dict(dataclasses.asdict(t), dpid=format_dpid(t.dpid)) for t in targets]
+        for entry in normalised:
+            del entry['src'], entry['dst']
+    else:
+        endpoints = _each(items, kind, _endpoint)
+        names = [e['name'] for e in endpoints]
+        if len(set(names)) != len(names):
+            raise _bad('mesh: endpoint names must be unique')
+        targets = _mesh(endpoints)
+        normalised = [dict(e, dpid=format_dpid(e['dpid'])) for e in endpoints]
+    seen = set()
+    for i, target in enumerate(targets):
+        if (target.src, target.dst) in seen:
+            raise _bad('%s[%d]: the pair %s->%s is given twice' % (kind, i, target.src,
+                                                                   target.dst))
+        seen.add((target.src, target.dst))
+    if bridges is not None:
+        checked = set()
+        for i, target in enumerate(targets):
+            if (target.dpid, target.in_port) not in checked:
+                checked.add((target.dpid, target.in_port))
+                try:
+                    _port_of(target.dpid, target.in_port, bridges)
+                except ProbeError as error:
+                    where = i if kind == 'probes' else names.index(target.src)
+                    raise ProbeError(404, '%s[%d].%s' % (kind, where, error)) from None
+    definition = {'name': body['name'], 'interval': interval, 'count': count,
+                  'timeout': timeout, 'echo_interval': echo_interval, kind: normalised}
+    return MonitorSpec(name=body['name'], interval=float(interval), count=count,
+                       timeout=timeout, echo_interval=echo_interval, targets=tuple(targets),
+                       definition=definition)
 
 
 def parse_address(raw: bytes) -> tuple[str, int]:
@@ -308,7 +445,69 @@ class ProbeController(ControllerBase):
         if req.method == 'DELETE':
             probe = self.app.cancel_probe(probe_id)
         else:
-            probe = self.app.prober.get(probe_id)
+            probe = self.app.prober.get(probe_id) or self.app.monitors.probe(probe_id)
         if probe is None:
             return _error(404, 'probe %s not found' % probe_id)
         return _json(probe.to_json())
+
+    @route('probe', '/probe/monitors')
+    @_methods('GET', 'POST')
+    def monitors(self, req):
+        monitors = self.app.monitors
+        if req.method == 'GET':
+            return _json([monitors.to_json(m, history=False)
+                          for _, m in sorted(monitors.monitors.items())])
+        spec = parse_monitor(_object(req.body), self.app.settings, self.app.prober.bridges)
+        monitor = self.app.add_monitor(spec)
+        return _json(monitors.to_json(monitor), 201, Location='/probe/monitors/' + spec.name)
+
+    @route('probe', '/probe/monitors/{name}')
+    @_methods('GET', 'PUT', 'DELETE')
+    def monitor(self, req, name):
+        monitors = self.app.monitors
+        if req.method == 'PUT':
+            spec = parse_monitor(_object(req.body), self.app.settings, self.app.prober.bridges,
+                                 name)
+            new = name not in monitors.monitors
+            monitor = self.app.add_monitor(spec, replace=True)
+            return _json(monitors.to_json(monitor), 201 if new else 200)
+        if req.method == 'DELETE':
+            monitor = self.app.remove_monitor(name)
+        else:
+            monitor = monitors.get(name)
+        if monitor is None:
+            return _error(404, 'monitor %s not found' % name)
+        return _json(monitors.to_json(monitor))
+
+    @route('metrics', '/metrics')
+    @_methods('GET')
+    def metrics(self, req):
+        return Response(status=200, content_type=metrics.CONTENT_TYPE, charset='utf-8',
+                        body=metrics.exposition(self.app.prober, self.app.monitors))
+
+    @route('ui', '/probe/ui')
+    @_methods('GET')
+    def ui_root(self, req):
+        return Response(status=301, location='/probe/ui/')
+
+    @route('ui', '/probe/ui/')
+    @_methods('GET')
+    def ui_index(self, req):
+        return self._ui_file('index.html')
+
+    @route('ui', '/probe/ui/{file}', requirements={'file': UI_FILE.pattern})
+    @_methods('GET')
+    def ui(self, req, file):
+        return self._ui_file(file)
+
+    @staticmethod
+    def _ui_file(name: str) -> Response:
+        path = os.path.join(UI_DIR, name)
+        if not UI_FILE.match(name) or not os.path.isfile(path):
+            return _error(404, 'no such file %s' % name)
+        with open(path, 'rb') as f:
+            body = f.read()
+        kind = mimetypes.guess_type(name)[0] or 'application/octet-stream'
+        return Response(status=200, content_type=kind, body=body,
+                        charset='utf-8' if kind.startswith('text/') or kind.endswith(
+                            'javascript') else None, cache_control='no-cache')
