@@ -22,7 +22,7 @@ import random
 import tempfile
 from dataclasses import dataclass, field
 
-from ryu_apps.probes import DONE, RUNNING, Probe, ProbeError, ProbeRequest, Prober, format_dpid
+from ryu_apps.probes import DONE, Probe, ProbeError, ProbeRequest, Prober, format_dpid
 
 LOG = logging.getLogger(__name__)
 SHARE = 0.5
@@ -71,7 +71,8 @@ class Pair:
     target: Target
     due: float | None               # its next slot; None once its monitor is gone
     wake: float = 0.0               # when its timer fires
-    probe: Probe | None = None      # the last round's (or the running one)
+    running: Probe | None = None    # the round under way
+    last: Probe | None = None       # the last round's
     late: bool = False              # the running round started late
     overdue: bool = False           # its slot came while the last round still ran
     verdict: str | None = None
@@ -169,13 +170,12 @@ class Monitors:
         """Its running rounds cancelled, its kept probes and its idle catch flows gone."""
         for pair in monitor.pairs:
             pair.due = None
-            probe = pair.probe
-            if probe is not None:
-                self._kept.pop(probe.id, None)
-                if self._by_probe.pop(probe.id, None) is not None:
-                    self.prober.cancel(probe.id, now)
-            if pair.last_failure:
-                self._kept.pop(pair.last_failure['probe_id'], None)
+            if pair.running is not None:
+                del self._by_probe[pair.running.id]
+                self.prober.cancel(pair.running.id, now)
+            for probe_id in (pair.last and pair.last.id,
+                             pair.last_failure and pair.last_failure['probe_id']):
+                self._kept.pop(probe_id, None)
         for dpid in {p.target.dpid for p in monitor.pairs}:
             bridge = self.prober.bridges.get(dpid)
             if bridge is not None:
@@ -197,7 +197,7 @@ class Monitors:
         return self._timers[0][0] if self._timers else None
 
     def _round(self, pair: Pair, now: float) -> None:
-        if pair.probe is not None and pair.probe.state == RUNNING:
+        if pair.running is not None:
             pair.overdue = True         # starts when the running round ends
             return
         limit = self.prober.settings.max_active_probes * SHARE
@@ -226,10 +226,7 @@ class Monitors:
         except ProbeError as error:     # the one-off probes took every slot: next time
             self._record(pair, None, now, str(error))
             return
-        if pair.probe is not None and not self._is_last_failure(pair, pair.probe):
-            self._kept.pop(pair.probe.id, None)
-        pair.probe = probe
-        self._kept[probe.id] = probe
+        pair.running = probe
         self._by_probe[probe.id] = pair
 
     def finished(self, probe: Probe, now: float) -> None:
@@ -237,6 +234,11 @@ class Monitors:
         pair = self._by_probe.pop(probe.id, None)
         if pair is None:
             return
+        pair.running = None
+        if pair.last is not None and not (
+                pair.last_failure and pair.last_failure['probe_id'] == pair.last.id):
+            self._kept.pop(pair.last.id, None)
+        pair.last = self._kept[probe.id] = probe
         self._record(pair, probe, now, probe.error if probe.state != DONE else None)
         if pair.overdue:
             pair.overdue = False
@@ -276,10 +278,6 @@ class Monitors:
                              'rtt_ms': result and result['rtt_ms'] and result['rtt_ms']['avg'],
                              'error': error})
 
-    @staticmethod
-    def _is_last_failure(pair: Pair, probe: Probe) -> bool:
-        return bool(pair.last_failure) and pair.last_failure['probe_id'] == probe.id
-
     def _schedule(self, pair: Pair, when: float) -> None:
         pair.wake = when
         self._tiebreak += 1
@@ -299,9 +297,8 @@ class Monitors:
                     pairs=[self.pair_json(p, history) for p in monitor.pairs])
 
     def pair_json(self, pair: Pair, history: bool = True) -> dict:
-        target, probe = pair.target, pair.probe
-        done = probe if probe is not None and probe.state != RUNNING else None
-        result = done.to_json() if done is not None else {}
+        target, last = pair.target, pair.last
+        result = last.to_json() if last is not None else {}
         if target.dpid not in self.prober.bridges:
             status = 'switch-not-connected'
         else:
@@ -312,7 +309,7 @@ class Monitors:
                 'broken_at': result.get('broken_at'), 'error': pair.error,
                 'last_at': pair.last_at and round(pair.last_at, 3),
                 'changed_at': pair.changed_at and round(pair.changed_at, 3),
-                'probe_id': done.id if done is not None else None,
+                'probe_id': last and last.id,
                 'rounds': pair.rounds, 'late_rounds': pair.late_rounds,
                 'last_failure': pair.last_failure}
         if history:
