@@ -119,7 +119,9 @@ def test_an_unreachable_pair_counts_failures_and_keeps_its_last_failure():
     lab.alive.add('10.0.0.3')
     lab.run(14.0)
     assert lab.scrape()[('ryu_probe_consecutive_failures', labels)] == 0
-    assert lab.pair('tenant-a', 'vm1', 'vm3')['last_failure'] == failure
+    pair = lab.pair('tenant-a', 'vm1', 'vm3')
+    assert pair['verdict'] == 'reachable' and pair['last_failure']['verdict'] == 'unreachable'
+    assert lab.monitors.probe(pair['last_failure']['probe_id']).verdict == 'unreachable'
 
 
 def test_a_round_still_running_at_its_slot_makes_the_next_one_late_not_overlapping():
