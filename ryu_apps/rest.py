@@ -16,6 +16,24 @@ POST   /probe/batch            start many probes at once, all or none; body:
 GET    /probe/probes           200 [{probe}, ...], newest first
 GET    /probe/probes/<id>      200 {probe} | 404
 DELETE /probe/probes/<id>      200 {probe}; a running probe is cancelled | 404
+POST   /probe/monitors         add a monitor: pairs probed again and again, each in its own
+                               slot of the interval; body:
+                                 {"name": "[a-z0-9_.-]{1,64}", "interval": 1..3600 s,
+                                  "count": 3, "timeout": 1.0, "echo_interval": 0.2,
+                                  "probes": [{"dpid", "in_port", "src_mac", "src_ip",
+                                              "dst_mac", "dst_ip", "name"?}, ...]
+                                  | "mesh": [{"dpid", "in_port", "mac", "ip", "name"?}, ...]}
+                                 (a mesh: every ordered pair of its endpoints)
+                               201 {monitor} (Location: /probe/monitors/<name>); 409 if the
+                               name is taken; 429 if the monitors' echoes would pass half of
+                               max_echo_rate
+GET    /probe/monitors         200 [{monitor, its pairs without "history"}, ...] by name
+GET    /probe/monitors/<name>  200 {monitor} | 404
+PUT    /probe/monitors/<name>  replace it (body as POST, "name" optional): 200 {monitor}, or
+                               201 if it is new
+DELETE /probe/monitors/<name>  200 {monitor}: its rounds cancelled, its series gone | 404
+GET    /metrics                Prometheus text format (metrics.py)
+GET    /probe/ui/              the status page (ryu_apps/ui/)
 GET    /probe/stats            200 {"running", "stored", "switches", "catches", "catch_flows",
                                     "counters": {"probes_started", "probes_done", ...,
                                     "flow_mods", "flow_reads", "flows_lost", "packet_outs",
@@ -34,6 +52,15 @@ probe = {"id", "state": "running"|"done"|"cancelled"|"error",
 step  = {"direction": "request"|"reply", "dpid", "table", "flow": {"table", "priority",
          "cookie", "match"} | null, "in_port", "action", "time_us"}
 
+monitor = {"name", "interval", "count", "timeout", "echo_interval", "probes" | "mesh",
+           "created_at": <unix s>, "pairs": [pair, ...]}
+pair = {"name", "src", "dst" (mesh: endpoint names; probes: src_ip, dst_ip), "dpid",
+        "status": "ok"|"waiting"|"switch-not-connected", "verdict", "loss", "rtt_ms",
+        "broken_at", "error" (of the last round), "last_at", "changed_at" (verdict),
+        "probe_id" (GET /probe/probes/<id>), "rounds", "late_rounds",
+        "last_failure": null | {"at", "verdict", "broken_at", "probe_id"},
+        "history": [{"at", "verdict", "loss", "rtt_ms" (avg), "error"}, ...] (last 30)}
+
 broken_at.reason, why a probe that is not reachable broke (see trace.py):
   dropped        dropped by a flow (`flow` names it)
   no-flow        no flow matched in the table
@@ -47,8 +74,8 @@ broken_at.reason, why a probe that is not reachable broke (see trace.py):
 
 Errors are JSON, {"error": "<field>: <what is wrong>"} (in a batch, "probes[<i>].<field>: ..."):
 400 for a bad body or field, 404
-for an unknown switch, port or probe, 405 for a wrong method, 429 when max_active_probes
-probes are already running.
+for an unknown switch, port, probe or monitor, 405 for a wrong method, 409 for a monitor
+name taken, 429 when max_active_probes probes are already running.
 """
 import dataclasses
 import ipaddress

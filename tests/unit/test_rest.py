@@ -24,7 +24,7 @@ def api():
         res = req.get_response(wsgi)
         assert res.content_type == 'application/json'
         return res.status_int, json.loads(res.body), res
-    call.app, call.switch = app, switch
+    call.app, call.switch, call.app_wsgi = app, switch, wsgi
     return call
 
 
@@ -157,3 +157,60 @@ def test_post_switches_dials_a_passive_listener_once_and_validates_the_address(a
                 {'address': '127.0.0.1:1', 'x': 1}):
         status, body, _ = api('POST', '/probe/switches', bad)
         assert status == 400 and body['error'].split(':')[0] in ('address', 'x'), body
+
+
+MESH = {'name': 'tenant-a', 'interval': 10, 'count': 2, 'mesh': [
+    {'dpid': '0000000000000001', 'in_port': 'tap1', 'mac': '02:00:00:00:00:01',
+     'ip': '10.0.0.1', 'name': 'vm1'},
+    {'dpid': '0000000000000001', 'in_port': 2, 'mac': '02:00:00:00:00:02',
+     'ip': '10.0.0.2', 'name': 'vm2'}]}
+
+
+def test_monitors_are_created_listed_replaced_and_deleted(api):
+    status, body, res = api('POST', '/probe/monitors', MESH)
+    assert status == 201 and res.headers['Location'].endswith('/probe/monitors/tenant-a')
+    assert [(p['src'], p['dst'], p['status']) for p in body['pairs']] == [
+        ('vm1', 'vm2', 'waiting'), ('vm2', 'vm1', 'waiting')]
+    assert body['mesh'][0]['in_port'] == 'tap1' and body['echo_interval'] == 0.2
+    assert api('POST', '/probe/monitors', MESH)[:2] == (
+        409, {'error': 'name: a monitor named tenant-a exists'})
+    status, listed, _ = api('GET', '/probe/monitors')
+    assert status == 200 and [m['name'] for m in listed] == ['tenant-a']
+    assert 'history' not in listed[0]['pairs'][0]
+    assert api('GET', '/probe/monitors/tenant-a')[1]['pairs'][0]['history'] == []
+    status, body, _ = api('PUT', '/probe/monitors/tenant-a', {k: v for k, v in MESH.items()
+                                                          if k != 'name'})
+    assert status == 200 and body['name'] == 'tenant-a'
+    assert api('PUT', '/probe/monitors/other', MESH)[:2] == (
+        400, {'error': 'name: must be other, as in the URL'})
+    assert api('PUT', '/probe/monitors/other', dict(MESH, name='other'))[0] == 201
+    assert api('DELETE', '/probe/monitors/tenant-a')[0] == 200
+    assert api('DELETE', '/probe/monitors/tenant-a')[:2] == (
+        404, {'error': 'monitor tenant-a not found'})
+    assert [m['name'] for m in api('GET', '/probe/monitors')[1]] == ['other']
+
+
+def test_a_monitor_on_an_unknown_switch_or_port_is_404_naming_the_endpoint(api):
+    bad = dict(MESH, mesh=[MESH['mesh'][0], dict(MESH['mesh'][1], in_port=9)])
+    assert api('POST', '/probe/monitors', bad)[:2] == (
+        404, {'error': "mesh[1].in_port: switch 0000000000000001 has no port 9"})
+    bad = dict(MESH, mesh=[dict(MESH['mesh'][0], dpid=7), MESH['mesh'][1]])
+    assert api('POST', '/probe/monitors', bad)[:2] == (
+        404, {'error': 'mesh[0].dpid: no connected switch 0000000000000007'})
+
+
+def test_metrics_are_the_prometheus_text_format(api):
+    from prometheus_client.parser import text_string_to_metric_families
+    api('POST', '/probe/monitors', MESH)
+    res = Request.blank('/metrics').get_response(api.app_wsgi)
+    assert res.status_int == 200 and res.content_type == 'text/plain'
+    names = {f.name for f in text_string_to_metric_families(res.text)}
+    assert {'ryu_probe_switch_up', 'ryu_probe_packet_outs', 'ryu_probe_probes',
+            'ryu_probe_rtt_seconds', 'ryu_probe_echoes_sent'} <= names
+
+
+def test_the_status_page_is_served_from_the_package(api):
+    res = Request.blank('/probe/ui').get_response(api.app_wsgi)
+    assert res.status_int == 301 and res.location.endswith('/probe/ui/')
+    res = Request.blank('/probe/ui/nothing.js').get_response(api.app_wsgi)
+    assert res.status_int == 404
