@@ -36,8 +36,8 @@ def app():
     app.close()
 
 
-def bring_up(request, app, name: str, faults=()) -> engine.Network:
-    instance = 't' + name[:11]
+def bring_up(request, app, name: str, faults=(), prefix: str = 't') -> engine.Network:
+    instance = prefix + name[:11]
     request.addfinalizer(lambda: assert_gone(instance))
     network = engine.up(engine.load(name), controller=app.target, faults=faults,
                         instance=instance)
