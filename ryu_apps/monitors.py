@@ -246,7 +246,7 @@ class Monitors:
             self._schedule(pair, now)
 
     def _record(self, pair: Pair, probe: Probe | None, now: float, error: str | None) -> None:
-        at = self.wall(now)
+        at = round(self.wall(now), 3)
         pair.rounds += 1
         pair.late_rounds += pair.late
         pair.last_at = at
@@ -273,7 +273,7 @@ class Monitors:
                                      'broken_at': result['broken_at'], 'probe_id': probe.id}
                 self._kept[probe.id] = probe
         pair.error = error
-        pair.history.append({'at': round(at, 3), 'verdict': verdict,
+        pair.history.append({'at': at, 'verdict': verdict,
                              'loss': result and result['loss'],
                              'rtt_ms': result and result['rtt_ms'] and result['rtt_ms']['avg'],
                              'error': error})
@@ -307,8 +307,7 @@ class Monitors:
                 'dpid': format_dpid(target.dpid), 'status': status, 'verdict': pair.verdict,
                 'loss': result.get('loss'), 'rtt_ms': result.get('rtt_ms'),
                 'broken_at': result.get('broken_at'), 'error': pair.error,
-                'last_at': pair.last_at and round(pair.last_at, 3),
-                'changed_at': pair.changed_at and round(pair.changed_at, 3),
+                'last_at': pair.last_at, 'changed_at': pair.changed_at,
                 'probe_id': last and last.id,
                 'rounds': pair.rounds, 'late_rounds': pair.late_rounds,
                 'last_failure': pair.last_failure}
