@@ -1,0 +1,696 @@
+"""`ryu-probe`, the command line of the probe app.
+
+It talks to the app's REST API (see ryu_apps/rest.py) and to nothing else: each command
+makes a few calls through `http` and prints their JSON through a formatter. The
+formatters (`format_*`) are pure functions of the JSON, so tests feed them JSON.
+Exit status as ping's: 0 reachable, 1 not, 2 on error.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+DEFAULT_URL = 'http://127.0.0.1:8080'
+GET_TIMEOUT = 30.0
+WAIT_SLACK = 60.0       # beyond a probe's own length, for its trace and a busy app
+CHUNK = 50              # pairs per POST /probe/batch
+WORKERS = 8             # batches in flight: at most CHUNK * WORKERS probes of ours at once
+BUSY_RETRY = 0.5        # seconds between tries when the app answers 429
+BUSY_GIVE_UP = 60.0
+OUTCOMES = ('reachable', 'unreachable', 'partial', 'error', 'waiting')
+CELLS = {'reachable': 'ok', 'unreachable': '--', 'partial': '~', 'error': '!', 'waiting': '..'}
+COLOURS = {'reachable': '32', 'unreachable': '31', 'partial': '33', 'error': '1;35',
+           'waiting': '2'}
+CLEAR = '\033[H\033[2J'
+OFPP_LOCAL = 0xfffffffe
+
+
+class CliError(Exception):
+    """A failure to report on stderr (exit status 2); `status` is the HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+# --- HTTP ---------------------------------------------------------------------------
+
+def http(url: str, method: str, path: str, body=None,
+         timeout: float = GET_TIMEOUT) -> tuple[int, object]:
+    """(status, decoded JSON) of a 2xx answer; otherwise CliError with the API's message."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + path, data=data, method=method,
+                                     headers={'Content-Type': 'application/json'})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            status, raw = answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        decoded = _decoded(error.read())
+        message = decoded.get('error') if isinstance(decoded, dict) else None
+        raise CliError(message or 'HTTP %d %s from %s %s' % (error.code, error.reason,
+                                                              method, path), error.code) from None
+    except urllib.error.URLError as error:
+        reason = error.reason
+        words = 'connection refused' if isinstance(reason, ConnectionRefusedError) else (
+            getattr(reason, 'strerror', None) or str(reason))
+        raise CliError('cannot reach the ryu-probe API at %s: %s; is ryu-manager '
+                       'ryu_apps/probe_app.py running?' % (url, words)) from None
+    except TimeoutError:
+        raise CliError('the ryu-probe API at %s did not answer %s %s in %g s'
+                       % (url, method, path, timeout)) from None
+    except OSError as error:
+        raise CliError('the ryu-probe API at %s: %s' % (url, error)) from None
+    decoded = _decoded(raw)
+    if decoded is None:
+        raise CliError('%s %s at %s: the answer is not JSON' % (method, path, url))
+    return status, decoded
+
+
+def _decoded(raw: bytes):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def probe_length(count: int, interval: float, timeout: float) -> float:
+    """Seconds a probe's echoes take, at most."""
+    return (count - 1) * interval + timeout
+
+
+def finished(url: str, probe: dict, timeout: float) -> dict:
+    """The probe once it has ended: GET /probe/probes/<id> while it still runs."""
+    deadline = time.monotonic() + timeout
+    while probe['state'] == 'running':
+        if time.monotonic() > deadline:
+            raise CliError('probe %s still running after %g s' % (probe['id'], timeout))
+        time.sleep(0.1)
+        probe = http(url, 'GET', '/probe/probes/' + probe['id'])[1]
+    return probe
+
+
+def load_json(path: str):
+    """A JSON file, or stdin for `-`."""
+    try:
+        if path == '-':
+            return json.load(sys.stdin)
+        with open(path) as f:
+            return json.load(f)
+    except OSError as error:
+        raise CliError('%s: %s' % (path, error.strerror or error)) from None
+    except ValueError as error:
+        raise CliError('%s: not JSON: %s' % (path, error)) from None
+
+
+# --- formatters (pure) --------------------------------------------------------------
+
+def ms(value: float) -> str:
+    """Milliseconds with ping's precision: 0.412, 1.32, 12.3, 123."""
+    for limit, form in ((100, '%.0f'), (10, '%.1f'), (1, '%.2f')):
+        if value >= limit:
+            return form % value
+    return '%.3f' % value
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    return '%d %s' % (n, word if n == 1 else words or word + 's')
+
+
+def percent(loss: float | None) -> str:
+    return '-' if loss is None else '%g%%' % round(loss * 100, 1)
+
+
+def probe_outcome(probe: dict) -> str:
+    """One of OUTCOMES for a probe."""
+    if probe['state'] in ('error', 'cancelled'):
+        return 'error'
+    return probe['verdict'] or 'waiting'
+
+
+def pair_outcome(pair: dict) -> str:
+    """One of OUTCOMES for a monitor's pair."""
+    if pair['status'] == 'switch-not-connected' or pair.get('error'):
+        return 'error'
+    if pair['status'] == 'waiting' or pair['verdict'] is None:
+        return 'waiting'
+    return pair['verdict']
+
+
+def ping_status(probe: dict) -> int:
+    """ping's exit status: 0 if any reply came, 1 if none, 2 if the probe did not end done."""
+    if probe['state'] != 'done':
+        return 2
+    return 0 if probe['received'] else 1
+
+
+def format_broken(broken: dict | None) -> list[str]:
+    """Where a probe's path broke, in a few lines."""
+    if not broken:
+        return []
+    if broken.get('reason') is None and broken.get('dpid') is None:
+        return ['broken at: unknown: %s' % broken.get('detail')]
+    lines = ['broken at: %s on %s table %s: %s' % (broken['direction'], broken['dpid'],
+                                                  broken['table'], broken['reason'])]
+    if broken.get('detail') and broken['detail'] != broken['reason']:
+        lines.append('  detail: %s' % broken['detail'])
+    flow = broken.get('flow')
+    if flow:
+        lines.append('  flow:   table=%s priority=%s cookie=%s %s' % (
+            flow['table'], flow['priority'], flow['cookie'], flow['match']))
+    return lines
+
+
+def broken_summary(broken: dict | None) -> str:
+    """Where a path broke, in one short phrase."""
+    if not broken:
+        return '-'
+    if broken.get('dpid') is None:
+        return 'unknown'
+    return '%s %s t%s %s' % (broken['direction'], broken['dpid'], broken['table'],
+                             broken['reason'])
+
+
+def format_ping(probe: dict) -> list[str]:
+    """A finished probe as Linux ping prints its run."""
+    request, dst = probe['request'], probe['request']['dst_ip']
+    lines = ['PING %s from %s port %s on %s' % (dst, request['src_ip'], request['in_port'],
+                                                request['dpid'])]
+    lines += ['from %s: seq=%d time=%s ms' % (dst, seq, ms(reply['rtt_ms']))
+              for seq, reply in enumerate(probe['replies'], 1)]
+    loss = probe['loss']
+    if loss is None and probe['sent']:
+        loss = 1 - probe['received'] / probe['sent']
+    lines += ['', '--- %s ryu-probe statistics ---' % dst,
+              '%d transmitted, %d received, %s loss' % (probe['sent'], probe['received'],
+                                                        percent(loss))]
+    rtt = probe['rtt_ms']
+    if rtt:
+        lines.append('rtt min/avg/max = %.3f/%.3f/%.3f ms' % (rtt['min'], rtt['avg'],
+                                                             rtt['max']))
+    if probe['state'] != 'done':
+        lines.append('state: %s%s' % (probe['state'],
+                                      ': %s' % probe['error'] if probe.get('error') else ''))
+    elif probe['verdict'] != 'reachable':
+        lines.append('verdict: %s' % probe['verdict'])
+    return lines + format_broken(probe.get('broken_at'))
+
+
+def format_table(headers: list[str], rows: list[list]) -> list[str]:
+    """Columns two spaces apart; numbers right-aligned."""
+    cells = [[str(v) for v in row] for row in rows]
+    widths = [max(len(x) for x in column) for column in zip(headers, *cells)]
+
+    def line(values, raw):
+        return '  '.join(v.rjust(w) if isinstance(r, (int, float)) else v.ljust(w)
+                         for v, w, r in zip(values, widths, raw)).rstrip()
+    return [line(headers, headers)] + [line(c, r) for c, r in zip(cells, rows)]
+
+
+def format_switches(switches: list[dict]) -> list[str]:
+    if not switches:
+        return ['no switch is connected']
+    rows = []
+    for switch in sorted(switches, key=lambda s: s['dpid']):
+        ports = sorted(switch['ports'], key=lambda p: p['port_no']) or [
+            {'port_no': '-', 'name': '(no ports)', 'hw_addr': ''}]
+        rows += [[switch['dpid'] if i == 0 else '',
+                  'LOCAL' if p['port_no'] == OFPP_LOCAL else p['port_no'], p['name'], p['hw_addr']]
+                 for i, p in enumerate(ports)]
+    return format_table(['DPID', 'PORT', 'NAME', 'HW_ADDR'], rows)
+
+
+def count_outcomes(outcomes) -> dict[str, int]:
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for outcome in outcomes:
+        counts[outcome] += 1
+    return counts
+
+
+def format_monitors(monitors: list[dict]) -> list[str]:
+    if not monitors:
+        return ['no monitors']
+    rows = []
+    for monitor in monitors:
+        counts = count_outcomes(pair_outcome(p) for p in monitor['pairs'])
+        rows.append([monitor['name'], len(monitor['pairs']), '%gs' % monitor['interval']]
+                    + [counts[o] for o in OUTCOMES])
+    return format_table(['NAME', 'PAIRS', 'INTERVAL', 'REACHABLE', 'UNREACHABLE', 'PARTIAL',
+                         'ERROR', 'WAITING'], rows)
+
+
+def ago(when: float | None, now: float) -> str:
+    if when is None:
+        return '-'
+    seconds = max(0, now - when)
+    for unit, size in (('d', 86400), ('h', 3600), ('m', 60)):
+        if seconds >= size:
+            return '%d%s ago' % (seconds // size, unit)
+    return '%ds ago' % seconds
+
+
+def monitor_title(monitor: dict) -> str:
+    return 'monitor %s: %s, every %gs, %s %gs apart, timeout %gs' % (
+        monitor['name'], plural(len(monitor['pairs']), 'pair'), monitor['interval'],
+        plural(monitor['count'], 'echo', 'echoes'), monitor['echo_interval'], monitor['timeout'])
+
+
+def paint(text: str, outcome: str, colour: bool) -> str:
+    return '\033[%sm%s\033[0m' % (COLOURS[outcome], text) if colour else text
+
+
+def format_pairs(pairs: list[dict], now: float, colour: bool = False) -> list[str]:
+    """A monitor's pairs, a row each, coloured by outcome if asked."""
+    rows = [[p['src'], p['dst'], p['status'], p['verdict'] or '-', percent(p['loss']),
+             '%s ms' % ms(p['rtt_ms']['avg']) if p['rtt_ms'] else '-', ago(p['changed_at'], now),
+             'error: %s' % p['error'] if p.get('error') else broken_summary(p['broken_at'])]
+            for p in pairs]
+    header, *lines = format_table(['SRC', 'DST', 'STATUS', 'VERDICT', 'LOSS', 'RTT AVG',
+                                   'CHANGED', 'BROKEN AT'], rows)
+    return [header] + [paint(line, pair_outcome(p), colour) for line, p in zip(lines, pairs)]
+
+
+def format_monitor(monitor: dict, now: float) -> list[str]:
+    return [monitor_title(monitor), ''] + format_pairs(monitor['pairs'], now)
+
+
+def format_matrix(names: list[str], cells: dict[tuple[str, str], str], width: int = 80,
+                  colour: bool = False) -> list[str]:
+    """Rows are sources, columns destinations; `cells` maps (src, dst) to an outcome
+    (missing: not probed). Columns are numbered when the names do not fit in `width`."""
+    row_width = max(len(n) for n in names)
+    labels = names
+    if row_width + 1 + len(names) * (max(2, row_width) + 1) > width:
+        labels = [str(i) for i in range(1, len(names) + 1)]
+        rows = ['%*d %s' % (len(labels[-1]), i, n) for i, n in enumerate(names, 1)]
+    else:
+        rows = list(names)
+    row_width = max(len(r) for r in rows)
+    cell_width = max(2, max(len(label) for label in labels))
+    lines = [' ' * row_width + ''.join(' ' + label.rjust(cell_width) for label in labels)]
+    for src, row in zip(names, rows):
+        line = row.ljust(row_width)
+        for dst in names:
+            outcome = cells.get((src, dst))
+            text = CELLS[outcome].rjust(cell_width) if outcome else ' ' * cell_width
+            line += ' ' + (paint(text, outcome, colour) if outcome else text)
+        lines.append(line.rstrip())
+    return lines
+
+
+def format_legend(outcomes, colour: bool = False) -> str:
+    shown = [o for o in OUTCOMES if o != 'waiting' or o in set(outcomes)]
+    return '  '.join('%s %s' % (paint(CELLS[o], o, colour), o) for o in shown)
+
+
+def format_summary(outcomes: list[str], elapsed: float | None = None) -> str:
+    counts = count_outcomes(outcomes)
+    words = [plural(len(outcomes), 'pair'), '%d reachable' % counts['reachable'],
+             '%d unreachable' % counts['unreachable']]
+    words += ['%d %s' % (counts[o], o) for o in ('partial', 'error', 'waiting') if counts[o]]
+    if elapsed is not None:
+        words.append('%.1f s' % elapsed)
+    return ', '.join(words)
+
+
+def format_mesh(names: list[str], cells: dict, elapsed: float, width: int = 80) -> list[str]:
+    return (format_matrix(names, cells, width) + ['', format_legend(cells.values()),
+                                                  format_summary(list(cells.values()), elapsed)])
+
+
+def format_watch(monitor: dict, now: float, width: int = 80, colour: bool = False) -> list[str]:
+    """What `watch` draws: a mesh monitor as a matrix and its failing pairs, another as its
+    pair table."""
+    pairs = monitor['pairs']
+    lines = [monitor_title(monitor), '']
+    if 'mesh' in monitor:
+        cells = {(p['src'], p['dst']): pair_outcome(p) for p in pairs}
+        lines += format_matrix([e['name'] for e in monitor['mesh']], cells, width, colour)
+        lines += ['', format_legend(cells.values(), colour)]
+        lines += ['%s: %s' % (p['name'], paint(
+            'error: %s' % p['error'] if p.get('error') else '%s, %s' % (
+                p['verdict'] or p['status'], broken_summary(p['broken_at'])),
+            pair_outcome(p), colour))
+            for p in pairs if pair_outcome(p) not in ('reachable', 'waiting')]
+    else:
+        lines += format_pairs(pairs, now, colour)
+    return lines + ['', format_summary([pair_outcome(p) for p in pairs])]
+
+
+# --- mesh ---------------------------------------------------------------------------
+
+# A batch's request field, as the endpoint and field of the mesh file it came from.
+ENDPOINT_FIELD = {'dpid': ('src', 'dpid'), 'in_port': ('src', 'in_port'),
+                  'src_mac': ('src', 'mac'), 'src_ip': ('src', 'ip'),
+                  'dst_mac': ('dst', 'mac'), 'dst_ip': ('dst', 'ip')}
+
+
+def mesh_plan(data, count: int | None, interval: float | None,
+              timeout: float | None) -> tuple[list[dict], dict]:
+    """The endpoints of a mesh file (named: `name`, else the ip) and the probes' timing."""
+    spec = data if isinstance(data, dict) else {'endpoints': data}
+    endpoints = spec.get('endpoints')
+    if not isinstance(endpoints, list) or len(endpoints) < 2:
+        raise CliError('endpoints: must be a list of at least 2 endpoints')
+    named = []
+    for i, endpoint in enumerate(endpoints):
+        missing = sorted({'dpid', 'in_port', 'mac', 'ip'} - set(endpoint)) if isinstance(
+            endpoint, dict) else ['dpid, in_port, mac, ip']
+        if missing:
+            raise CliError('endpoints[%d].%s: missing' % (i, ', '.join(missing)))
+        named.append(dict(endpoint, name=str(endpoint.get('name') or endpoint['ip']), index=i))
+    names = [e['name'] for e in named]
+    if len(set(names)) != len(names):
+        raise CliError('endpoints: names must be unique')
+    timing = {'count': 3, 'interval': 0.2, 'timeout': 1.0}
+    timing.update({k: spec[k] for k in timing if k in spec})
+    timing.update({k: v for k, v in (('count', count), ('interval', interval),
+                                     ('timeout', timeout)) if v is not None})
+    return named, timing
+
+
+def mesh_pairs(endpoints: list[dict], timing: dict) -> list[tuple[dict, dict, dict]]:
+    """(src, dst, probe request) for every ordered pair."""
+    return [(a, b, dict(timing, dpid=a['dpid'], in_port=a['in_port'], src_mac=a['mac'],
+                        src_ip=a['ip'], dst_mac=b['mac'], dst_ip=b['ip']))
+            for a in endpoints for b in endpoints if a is not b]
+
+
+def mesh_error(message: str, chunk: list[tuple[dict, dict, dict]]) -> str:
+    """A batch's error ("probes[3].dst_mac: ...") as the mesh file's ("endpoints[1].mac: ...")."""
+    match = re.match(r'probes\[(\d+)\]\.(\w+)(.*)$', message, re.S)
+    if not match or int(match.group(1)) >= len(chunk):
+        return message
+    src, dst, _ = chunk[int(match.group(1))]
+    field = match.group(2)
+    if field not in ENDPOINT_FIELD:
+        return field + match.group(3)
+    side, name = ENDPOINT_FIELD[field]
+    endpoint = src if side == 'src' else dst
+    return 'endpoints[%d].%s%s' % (endpoint['index'], name, match.group(3))
+
+
+def run_batch(url: str, chunk: list[tuple[dict, dict, dict]], timing: dict) -> list[dict]:
+    """One POST /probe/batch with wait, tried again while the app is busy (429)."""
+    length = probe_length(timing['count'], timing['interval'], timing['timeout']) if all(
+        isinstance(v, (int, float)) for v in timing.values()) else 0
+    body = {'probes': [request for _, _, request in chunk], 'wait': True}
+    give_up = time.monotonic() + BUSY_GIVE_UP
+    while True:
+        try:
+            probes = http(url, 'POST', '/probe/batch', body, length + WAIT_SLACK)[1]['probes']
+            break
+        except CliError as error:
+            if error.status != 429 or time.monotonic() > give_up:
+                raise CliError(mesh_error(str(error), chunk), error.status) from None
+            time.sleep(BUSY_RETRY)
+    return [finished(url, probe, length + WAIT_SLACK) for probe in probes]
+
+
+def run_mesh(url: str, pairs: list, timing: dict, progress=None) -> list[dict]:
+    """Every pair's finished probe, in order; `progress(done, total)` after each batch."""
+    chunks = [pairs[i:i + CHUNK] for i in range(0, len(pairs), CHUNK)]
+    results: list[list[dict] | None] = [None] * len(chunks)
+    done = 0
+    with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+        futures = {pool.submit(run_batch, url, chunk, timing): i for i, chunk in enumerate(chunks)}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                results[futures[future]] = future.result()
+                done += len(chunks[futures[future]])
+                if progress:
+                    progress(done, len(pairs))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return [probe for chunk in results for probe in chunk]
+
+
+def mesh_status(outcomes: list[str]) -> int:
+    """0 if every pair is reachable, 2 if a probe ended in error, else 1."""
+    if 'error' in outcomes:
+        return 2
+    return 0 if set(outcomes) == {'reachable'} else 1
+
+
+def format_progress(done: int, total: int, elapsed: float, width: int = 80) -> str:
+    text = ' %d/%d pairs %.1f s' % (done, total, elapsed)
+    bar = max(10, min(50, width - len(text) - 3))
+    filled = bar * done // total
+    return '[%s%s]%s' % ('#' * filled, '.' * (bar - filled), text)
+
+
+# --- commands -----------------------------------------------------------------------
+
+def show(args, data, lines: list[str]) -> None:
+    """The API's JSON with --json, else the formatted lines."""
+    print(json.dumps(data, indent=2) if args.json else '\n'.join(lines))
+
+
+def port_arg(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def cmd_ping(args) -> int:
+    body = dict(dpid=args.dpid, in_port=args.port, src_mac=args.src_mac, src_ip=args.src_ip,
+                dst_mac=args.dst_mac, dst_ip=args.dst_ip, count=args.count,
+                interval=args.interval, timeout=args.timeout, wait=True)
+    length = probe_length(args.count, args.interval, args.timeout) + WAIT_SLACK
+    probe = finished(args.url, http(args.url, 'POST', '/probe/probes', body, length)[1], length)
+    show(args, probe, format_ping(probe))
+    if probe['state'] != 'done':
+        print('ryu-probe: probe %s ended %s: %s' % (probe['id'], probe['state'], probe['error']),
+              file=sys.stderr)
+    return ping_status(probe)
+
+
+def cmd_switches(args) -> int:
+    switches = http(args.url, 'GET', '/probe/switches')[1]
+    show(args, switches, format_switches(switches))
+    return 0
+
+
+def monitor_path(name: str) -> str:
+    return '/probe/monitors/' + urllib.parse.quote(name, safe='')
+
+
+def cmd_monitors(args) -> int:
+    monitors = http(args.url, 'GET', '/probe/monitors')[1]
+    show(args, monitors, format_monitors(monitors))
+    return 0
+
+
+def cmd_monitors_show(args) -> int:
+    monitor = http(args.url, 'GET', monitor_path(args.name))[1]
+    show(args, monitor, format_monitor(monitor, time.time()))
+    return 0
+
+
+def cmd_monitors_add(args) -> int:
+    body = load_json(args.file)
+    try:
+        monitor = http(args.url, 'POST', '/probe/monitors', body)[1]
+    except CliError as error:
+        if error.status == 409:
+            name = body.get('name') if isinstance(body, dict) else None
+            raise CliError('monitor %s exists already (%s); remove it first with '
+                           '`ryu-probe monitors rm %s`' % (name, error, name), 409) from None
+        raise
+    show(args, monitor, ['monitor %s added: %s, every %gs' % (
+        monitor['name'], plural(len(monitor['pairs']), 'pair'), monitor['interval'])])
+    return 0
+
+
+def cmd_monitors_rm(args) -> int:
+    monitor = http(args.url, 'DELETE', monitor_path(args.name))[1]
+    show(args, monitor, ['monitor %s removed' % monitor['name']])
+    return 0
+
+
+def cmd_mesh(args) -> int:
+    endpoints, timing = mesh_plan(load_json(args.file), args.count, args.interval, args.timeout)
+    pairs = mesh_pairs(endpoints, timing)
+    started = time.monotonic()
+    draw = args.progress or (args.progress is None and sys.stderr.isatty())
+
+    def progress(done, total):
+        width = shutil.get_terminal_size().columns
+        sys.stderr.write('\r' + format_progress(done, total, time.monotonic() - started, width))
+        sys.stderr.flush()
+    try:
+        probes = run_mesh(args.url, pairs, timing, progress if draw else None)
+    finally:
+        if draw:
+            sys.stderr.write('\n')
+    elapsed = time.monotonic() - started
+    outcomes = [probe_outcome(p) for p in probes]
+    cells = {(src['name'], dst['name']): outcome for (src, dst, _), outcome in zip(pairs, outcomes)}
+    show(args, {'probes': probes}, format_mesh([e['name'] for e in endpoints], cells, elapsed,
+                                               shutil.get_terminal_size().columns))
+    return mesh_status(outcomes)
+
+
+def cmd_watch(args) -> int:
+    tty = sys.stdout.isatty()
+    colour = tty and not os.environ.get('NO_COLOR')
+    while True:
+        monitor = http(args.url, 'GET', monitor_path(args.name))[1]
+        if args.json:
+            print(json.dumps(monitor))
+        else:
+            lines = format_watch(monitor, time.time(), shutil.get_terminal_size().columns, colour)
+            sys.stdout.write((CLEAR if tty else '') + '\n'.join(lines) + '\n')
+        sys.stdout.flush()
+        if args.once:
+            return 0
+        time.sleep(args.seconds)
+        if not tty and not args.json:
+            print()
+
+
+# --- arguments ----------------------------------------------------------------------
+
+EXAMPLES = '''examples:
+  ryu-probe switches
+  ryu-probe ping --dpid 0000000000000001 --port 1 --src-ip 10.0.0.1 \\
+      --src-mac 02:00:0a:00:00:01 --dst-ip 10.0.0.2 --dst-mac 02:00:0a:00:00:02
+  ryu-probe mesh vms.json --progress
+  ryu-probe monitors add tenant-a.json
+  ryu-probe monitors show tenant-a
+  ryu-probe watch tenant-a -n 5
+
+The API is at --url, else $RYU_PROBE_URL, else %s.
+Exit status: 0 reachable, 1 not (or not all), 2 on error.''' % DEFAULT_URL
+
+PING_EXAMPLES = '''examples:
+  ryu-probe ping --dpid 0000000000000001 --port 1 --src-ip 10.0.0.1 \\
+      --src-mac 02:00:0a:00:00:01 --dst-ip 10.0.0.2 --dst-mac 02:00:0a:00:00:02
+  ryu-probe ping --dpid 1 --port tap1 ... -c 10 -i 0.1 -W 2
+
+Exit status as ping's: 0 if any reply came, 1 if none, 2 on error.'''
+
+MESH_EXAMPLES = '''FILE is JSON, or - for stdin:
+  {"endpoints": [{"dpid": "0000000000000001", "in_port": 1, "mac": "02:00:0a:00:00:01",
+                  "ip": "10.0.0.1", "name": "vm1"}, ...],
+   "count": 3, "interval": 0.2, "timeout": 1.0}
+or just the list of endpoints. Every ordered pair is probed, %d pairs per batch.
+
+examples:
+  ryu-probe mesh vms.json
+  ryu-probe mesh - -c 1 < vms.json
+
+Exit status: 0 if every pair is reachable, 1 if not, 2 on error.''' % CHUNK
+
+MONITORS_EXAMPLES = '''examples:
+  ryu-probe monitors                    list them
+  ryu-probe monitors add tenant-a.json  FILE is the POST /probe/monitors body:
+      {"name": "tenant-a", "interval": 10, "count": 3, "timeout": 1.0,
+       "mesh": [{"dpid", "in_port", "mac", "ip", "name"}, ...]}   (or "probes": [...])
+  ryu-probe monitors show tenant-a
+  ryu-probe monitors rm tenant-a'''
+
+WATCH_EXAMPLES = '''examples:
+  ryu-probe watch tenant-a          redraw every 2 s until ^C
+  ryu-probe watch tenant-a -n 10
+  ryu-probe watch tenant-a --once   draw once and exit'''
+
+
+def add_common(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
+    """--url and --json, before the command or after it. After it, their default is
+    SUPPRESS, so that a command does not overwrite a value given before it."""
+    url = os.environ.get('RYU_PROBE_URL', DEFAULT_URL) if default is None else default
+    parser.add_argument('--url', default=url,
+                        help='the app\'s REST API (default: $RYU_PROBE_URL or %s)' % DEFAULT_URL)
+    parser.add_argument('--json', action='store_true',
+                        default=False if default is None else default,
+                        help='print the API\'s JSON instead')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog='ryu-probe', formatter_class=raw, epilog=EXAMPLES,
+        description='Probe reachability between tenant VMs through the ryu-probe app.')
+    add_common(parser, default=None)
+    commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+
+    def command(parent, name, run, help_text, epilog=None):
+        sub = parent.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                                formatter_class=raw)
+        add_common(sub)
+        sub.set_defaults(run=run)
+        return sub
+
+    ping = command(commands, 'ping', cmd_ping, 'probe one pair, as ping would', PING_EXAMPLES)
+    ping.add_argument('--dpid', required=True, help='the source VM\'s switch, in hex')
+    ping.add_argument('--port', required=True, type=port_arg,
+                      help='the source VM\'s port: a number or a port name')
+    ping.add_argument('--src-ip', required=True)
+    ping.add_argument('--src-mac', required=True)
+    ping.add_argument('--dst-ip', required=True)
+    ping.add_argument('--dst-mac', required=True, help='the next hop\'s MAC (the destination '
+                      'VM\'s on the same subnet, else the router\'s)')
+    ping.add_argument('-c', dest='count', type=int, default=3, help='echoes (default 3)')
+    ping.add_argument('-i', dest='interval', type=float, default=0.2,
+                      help='seconds between echoes (default 0.2)')
+    ping.add_argument('-W', dest='timeout', type=float, default=1.0,
+                      help='seconds to wait for each reply (default 1)')
+
+    command(commands, 'switches', cmd_switches, 'list the connected switches and their ports')
+
+    mesh = command(commands, 'mesh', cmd_mesh, 'probe every ordered pair of endpoints',
+                   MESH_EXAMPLES)
+    mesh.add_argument('file', metavar='FILE')
+    mesh.add_argument('-c', dest='count', type=int,
+                      help='echoes per pair (default: the file\'s, else 3)')
+    mesh.add_argument('-i', dest='interval', type=float, help='seconds between echoes')
+    mesh.add_argument('-W', dest='timeout', type=float, help='seconds to wait for each reply')
+    mesh.add_argument('--progress', action='store_true', default=None,
+                      help='a progress bar on stderr even when it is not a terminal')
+
+    monitors = command(commands, 'monitors', cmd_monitors, 'list, show, add and remove monitors',
+                       MONITORS_EXAMPLES)
+    actions = monitors.add_subparsers(dest='action', metavar='ACTION')
+    command(actions, 'list', cmd_monitors, 'list the monitors')
+    show_monitor = command(actions, 'show', cmd_monitors_show, 'a monitor\'s pairs')
+    show_monitor.add_argument('name', metavar='NAME')
+    add = command(actions, 'add', cmd_monitors_add, 'add a monitor from a JSON file (- for stdin)',
+                  MONITORS_EXAMPLES)
+    add.add_argument('file', metavar='FILE')
+    command(actions, 'rm', cmd_monitors_rm, 'remove a monitor').add_argument('name',
+                                                                             metavar='NAME')
+
+    watch = command(commands, 'watch', cmd_watch, 'a live view of a monitor', WATCH_EXAMPLES)
+    watch.add_argument('name', metavar='NAME')
+    watch.add_argument('-n', dest='seconds', type=float, default=2.0,
+                       help='seconds between redraws (default 2)')
+    watch.add_argument('--once', action='store_true', help='draw once and exit')
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit:     # --help (0) or bad arguments (2)
+        return exit.code
+    args.url = args.url.rstrip('/')
+    if '://' not in args.url:
+        args.url = 'http://' + args.url
+    try:
+        return args.run(args)
+    except CliError as error:
+        print('ryu-probe: %s' % error, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The `ryu-probe` console script against the real app on the `flat` lab (real OVS): ping
+prints what ping prints and agrees with the tenant's kernel ping, a dropping flow makes it
+exit 1 saying where the path broke, bad input exits 2 with the API's words, and switches,
+mesh, monitors and watch show what the API says."""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+import test_topologies
+from test_topologies import assert_gone
+from topologies import engine
+from topologies.lab import missing_requirements
+
+pytestmark = pytest.mark.skipif(missing_requirements() is not None,
+                                reason=missing_requirements() or '')
+app = test_topologies.app      # the fixture: one app for the module
+RYU_PROBE = os.path.join(os.path.dirname(sys.executable), 'ryu-probe')
+INSTANCE = 'cflat'
+DROP = 'priority=100,icmp,nw_dst=10.0.0.2'
+
+
+@pytest.fixture(scope='module')
+def flat(request, app):
+    request.addfinalizer(lambda: assert_gone(INSTANCE))
+    network = engine.up(engine.load('flat'), controller=app.target, instance=INSTANCE)
+    app.wait_for_switches(*[dpid for _, _, dpid in network.probed_bridges()], timeout=30)
+    return network
+
+
+def ryu_probe(app, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([RYU_PROBE, '--url', app.url, *args], input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def ping_args(network, src: str = 'vm1', dst: str = 'vm2', port: str | None = None) -> list:
+    a, b = network.vms()[src], network.vms()[dst]
+    return ['ping', '--dpid', '%016x' % a.dpid, '--port', port or str(a.port_no),
+            '--src-ip', a.ip, '--src-mac', a.mac, '--dst-ip', b.ip, '--dst-mac', b.mac]
+
+
+def kernel_ping(network, src: str, dst: str) -> str:
+    """The tenant's own ping's statistics line."""
+    output = network.run(src, ['ping', '-n', '-q', '-c', '3', '-i', '0.2', '-W', '1',
+                               network.vms()[dst].ip], check=False, timeout=30)
+    return re.search(r'.* received.*', output).group(0)
+
+
+def endpoints(network, names=('vm1', 'vm2')) -> list[dict]:
+    vms = network.vms()
+    return [{'dpid': '%016x' % vms[n].dpid, 'in_port': vms[n].port_no, 'mac': vms[n].mac,
+             'ip': vms[n].ip, 'name': n} for n in names]
+
+
+@pytest.mark.parametrize('port', ['number', 'name'])
+def test_ping_of_a_reachable_pair_prints_pings_lines_exits_0_and_the_tenant_agrees(
+        app, flat, port):
+    vm1 = flat.vms()['vm1']
+    run = ryu_probe(app, *ping_args(flat, port=vm1.port_name if port == 'name' else None))
+    assert run.returncode == 0, run
+    lines = run.stdout.splitlines()
+    assert lines[0] == 'PING 10.0.0.2 from 10.0.0.1 port %d on %016x' % (vm1.port_no, vm1.dpid)
+    assert [re.sub(r'time=\d+(\.\d+)? ms', 'time=T ms', line) for line in lines[1:4]] == [
+        'from 10.0.0.2: seq=%d time=T ms' % seq for seq in (1, 2, 3)]
+    assert lines[4:7] == ['', '--- 10.0.0.2 ryu-probe statistics ---',
+                          '3 transmitted, 3 received, 0% loss']
+    assert re.fullmatch(r'rtt min/avg/max = [\d.]+/[\d.]+/[\d.]+ ms', lines[7]), lines
+    assert len(lines) == 8 and run.stderr == ''
+    assert kernel_ping(flat, 'vm1', 'vm2').startswith('3 packets transmitted, 3 received, 0%')
+
+
+def test_ping_through_a_dropping_flow_exits_1_saying_where_the_path_broke(app, flat):
+    flat.run('hv1', ['ovs-ofctl', 'add-flow', 'br0', DROP + ',actions=drop'])
+    try:
+        run = ryu_probe(app, *ping_args(flat))
+        tenant = kernel_ping(flat, 'vm1', 'vm2')
+    finally:
+        flat.run('hv1', ['ovs-ofctl', 'del-flows', '--strict', 'br0', DROP])
+    assert run.returncode == 1, run
+    lines = run.stdout.splitlines()
+    assert lines[1:] == [
+        '', '--- 10.0.0.2 ryu-probe statistics ---', '3 transmitted, 0 received, 100% loss',
+        'verdict: unreachable',
+        'broken at: request on %016x table 0: dropped' % flat.vms()['vm1'].dpid,
+        '  flow:   table=0 priority=100 cookie=0x0 eth_type=0x800,ip_proto=1,ipv4_dst=10.0.0.2']
+    assert tenant.startswith('3 packets transmitted, 0 received, 100%')
+    assert ryu_probe(app, *ping_args(flat)).returncode == 0     # the flow is gone again
+
+
+@pytest.mark.parametrize('option, value, message', [
+    ('--src-mac', '02:00:0a:00:00', 'src_mac: must be a MAC address like 02:00:00:00:00:01'),
+    ('--dpid', 'fedcba9876543210', 'dpid: no connected switch fedcba9876543210'),   # 404
+    ('--port', 'nosuchport', "in_port: switch %(dpid)s has no port 'nosuchport'"),  # 404
+])
+def test_ping_with_a_bad_field_or_an_unknown_switch_exits_2_with_the_apis_message(
+        app, flat, option, value, message):
+    args = ping_args(flat)
+    args[args.index(option) + 1] = value
+    run = ryu_probe(app, *args)
+    assert (run.returncode, run.stdout) == (2, '')
+    assert run.stderr == 'ryu-probe: %s\n' % (message % {'dpid': args[args.index('--dpid') + 1]})
+
+
+def test_switches_lists_the_bridge_with_its_vms_ports(app, flat):
+    run = ryu_probe(app, 'switches')
+    assert run.returncode == 0, run
+    vms = flat.vms()
+    rows = [line.split() for line in run.stdout.splitlines()]
+    assert rows[0] == ['DPID', 'PORT', 'NAME', 'HW_ADDR']
+    dpid = '%016x' % vms['vm1'].dpid
+    start = [row[0] for row in rows].index(dpid)
+    ports = [rows[start][1:3]] + [row[:2] for row in rows[start + 1:start + 3]]
+    assert ports == [[str(vms[n].port_no), vms[n].port_name] for n in ('vm1', 'vm2')] + [
+        ['LOCAL', 'br0']]
+    listed = json.loads(ryu_probe(app, 'switches', '--json').stdout)
+    assert dpid in [s['dpid'] for s in listed]
+
+
+def test_mesh_of_flats_vms_is_all_ok_and_a_vm_that_is_not_there_is_not(app, flat, tmp_path):
+    path = tmp_path / 'mesh.json'
+    path.write_text(json.dumps({'endpoints': endpoints(flat), 'count': 2, 'interval': 0.1}))
+    run = ryu_probe(app, 'mesh', str(path), '--progress')
+    assert run.returncode == 0, run
+    assert run.stdout.splitlines()[:-1] == [
+        '    vm1 vm2', 'vm1      ok', 'vm2  ok', '',
+        'ok reachable  -- unreachable  ~ partial  ! error']
+    assert re.fullmatch(r'2 pairs, 2 reachable, 0 unreachable, [\d.]+ s',
+                        run.stdout.splitlines()[-1])
+    assert '] 2/2 pairs' in run.stderr
+    ghost = dict(endpoints(flat)[1], mac='02:00:0a:00:00:63', ip='10.0.0.99', name='ghost')
+    run = ryu_probe(app, 'mesh', '-', '-c', '1', stdin=json.dumps(endpoints(flat) + [ghost]))
+    assert run.returncode == 1, run
+    assert run.stdout.splitlines()[:4] == ['        vm1   vm2 ghost', 'vm1            ok    --',
+                                           'vm2      ok          --', 'ghost    --    --']
+    assert run.stderr == ''
+
+
+def test_mesh_with_an_unknown_port_exits_2_naming_the_endpoint(app, flat):
+    bad = endpoints(flat)
+    bad[1]['in_port'] = 'nosuchport'
+    run = ryu_probe(app, 'mesh', '-', stdin=json.dumps(bad))
+    assert (run.returncode, run.stdout) == (2, '')
+    assert run.stderr == "ryu-probe: endpoints[1].in_port: switch %s has no port 'nosuchport'\n" % (
+        bad[1]['dpid'])
+
+
+def wait_rounds(app, name: str, timeout: float = 60.0) -> dict:
+    """The monitor (as `monitors show --json` prints it) once every pair has had a round."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = ryu_probe(app, 'monitors', 'show', name, '--json')
+        assert run.returncode == 0, run
+        monitor = json.loads(run.stdout)
+        if all(p['rounds'] for p in monitor['pairs']):
+            return monitor
+        if time.monotonic() > deadline:
+            raise AssertionError('monitor %s had no round: %s' % (name, monitor))
+        time.sleep(0.5)
+
+
+def test_monitors_add_show_watch_and_rm(app, flat, tmp_path):
+    body = json.dumps({'name': 'cli-flat', 'interval': 2, 'count': 2, 'timeout': 0.5,
+                       'echo_interval': 0.1, 'mesh': endpoints(flat)})
+    run = ryu_probe(app, 'monitors', 'add', '-', stdin=body)
+    assert (run.returncode, run.stdout) == (0, 'monitor cli-flat added: 2 pairs, every 2s\n'), run
+    try:
+        run = ryu_probe(app, 'monitors', 'add', '-', stdin=body)
+        assert run.returncode == 2
+        assert run.stderr.startswith('ryu-probe: monitor cli-flat exists already (')
+        assert 'ryu-probe monitors rm cli-flat' in run.stderr
+        wait_rounds(app, 'cli-flat')
+        run = ryu_probe(app, 'monitors')
+        assert run.returncode == 0, run
+        assert ['cli-flat', '2', '2s', '2', '0', '0', '0', '0'] in [
+            line.split() for line in run.stdout.splitlines()]
+        run = ryu_probe(app, 'monitors', 'show', 'cli-flat')
+        assert run.returncode == 0, run
+        lines = run.stdout.splitlines()
+        assert lines[0] == 'monitor cli-flat: 2 pairs, every 2s, 2 echoes 0.1s apart, timeout 0.5s'
+        assert lines[2].split() == ['SRC', 'DST', 'STATUS', 'VERDICT', 'LOSS', 'RTT', 'AVG',
+                                    'CHANGED', 'BROKEN', 'AT']
+        assert [line.split()[:5] for line in lines[3:]] == [
+            ['vm1', 'vm2', 'ok', 'reachable', '0%'], ['vm2', 'vm1', 'ok', 'reachable', '0%']]
+        run = ryu_probe(app, 'watch', 'cli-flat', '--once')
+        assert run.returncode == 0, run
+        assert run.stdout.splitlines()[2:5] == ['    vm1 vm2', 'vm1      ok', 'vm2  ok']
+        assert run.stdout.splitlines()[-1] == '2 pairs, 2 reachable, 0 unreachable'
+        assert '\033' not in run.stdout      # not a terminal: no colours, no clearing
+    finally:
+        run = ryu_probe(app, 'monitors', 'rm', 'cli-flat')
+    assert (run.returncode, run.stdout) == (0, 'monitor cli-flat removed\n'), run
+    run = ryu_probe(app, 'monitors', 'show', 'cli-flat')
+    assert run.returncode == 2 and run.stderr.startswith('ryu-probe: '), run
+    assert 'cli-flat' in run.stderr

@@ -1,0 +1,447 @@
+"""The ryu-probe CLI without an app: its formatters fed JSON as the API answers it, its
+argument parsing and exit statuses, and its errors. The API is either nobody (a free
+port on 127.0.0.1: a real refused connection) or a stand-in HTTP server on 127.0.0.1
+that answers canned JSON."""
+import http.server
+import io
+import json
+import socket
+import threading
+
+import pytest
+
+from ryu_apps import cli
+
+DPID = '0000000000000001'
+REQUEST = {'dpid': DPID, 'in_port': 1, 'src_mac': '02:00:0a:00:00:01', 'src_ip': '10.0.0.1',
+           'dst_mac': '02:00:0a:00:00:02', 'dst_ip': '10.0.0.2', 'count': 3, 'interval': 0.2,
+           'timeout': 1.0}
+DROP = {'direction': 'request', 'dpid': DPID, 'table': 0, 'reason': 'dropped',
+        'detail': 'dropped', 'flow': {'table': 0, 'priority': 100, 'cookie': '0x0',
+                                      'match': 'eth_type=0x800,ip_proto=1,ipv4_dst=10.0.0.2'}}
+
+
+def probe(state='done', verdict='reachable', rtts=(0.412, 1.364, 12.34), sent=3, **extra):
+    rtt = rtts and {'min': min(rtts), 'avg': sum(rtts) / len(rtts), 'max': max(rtts)}
+    body = {'id': 'abc', 'state': state, 'verdict': verdict, 'sent': sent,
+            'received': len(rtts), 'loss': 1 - len(rtts) / sent if sent else None,
+            'rtt_ms': rtt or None, 'broken_at': None, 'error': None, 'request': REQUEST,
+            'replies': [{'seq': 48594 + i, 'rtt_ms': r} for i, r in enumerate(rtts)]}
+    return dict(body, **extra)
+
+
+def pair(src, dst, status='ok', verdict='reachable', **extra):
+    body = {'name': '%s->%s' % (src, dst), 'src': src, 'dst': dst, 'dpid': DPID,
+            'status': status, 'verdict': verdict, 'loss': 0.0 if verdict else None,
+            'rtt_ms': {'min': 0.3, 'avg': 0.5, 'max': 0.7} if verdict == 'reachable' else None,
+            'broken_at': None, 'error': None, 'last_at': 990.0, 'changed_at': 940.0}
+    return dict(body, **extra)
+
+
+def monitor(name='tenant-a', pairs=(), mesh=None):
+    body = {'name': name, 'interval': 10, 'count': 3, 'timeout': 1.0, 'echo_interval': 0.2,
+            'created_at': 900.0, 'pairs': list(pairs)}
+    if mesh:
+        body['mesh'] = [{'dpid': DPID, 'in_port': i, 'mac': '02:00:0a:00:00:%02x' % i,
+                         'ip': '10.0.0.%d' % i, 'name': n} for i, n in enumerate(mesh, 1)]
+    else:
+        body['probes'] = []
+    return body
+
+
+# --- ping ---------------------------------------------------------------------------
+
+def test_ping_prints_a_line_per_reply_and_pings_statistics():
+    assert cli.format_ping(probe()) == [
+        'PING 10.0.0.2 from 10.0.0.1 port 1 on 0000000000000001',
+        'from 10.0.0.2: seq=1 time=0.412 ms',
+        'from 10.0.0.2: seq=2 time=1.36 ms',
+        'from 10.0.0.2: seq=3 time=12.3 ms',
+        '',
+        '--- 10.0.0.2 ryu-probe statistics ---',
+        '3 transmitted, 3 received, 0% loss',
+        'rtt min/avg/max = 0.412/4.705/12.340 ms']
+
+
+def test_ping_of_an_unreachable_pair_says_where_its_path_broke():
+    lines = cli.format_ping(probe(verdict='unreachable', rtts=(), broken_at=DROP))
+    assert lines[1:] == [
+        '',
+        '--- 10.0.0.2 ryu-probe statistics ---',
+        '3 transmitted, 0 received, 100% loss',
+        'verdict: unreachable',
+        'broken at: request on 0000000000000001 table 0: dropped',
+        '  flow:   table=0 priority=100 cookie=0x0 eth_type=0x800,ip_proto=1,ipv4_dst=10.0.0.2']
+
+
+def test_ping_of_a_partial_pair_shows_its_loss_and_the_verdict():
+    lines = cli.format_ping(probe(verdict='partial', rtts=(1.0,)))
+    assert '3 transmitted, 1 received, 66.7% loss' in lines
+    assert lines[-1] == 'verdict: partial'
+
+
+def test_ping_of_a_probe_in_error_shows_the_error():
+    lines = cli.format_ping(probe(state='error', verdict=None, rtts=(), sent=0,
+                                  error='switch 0000000000000001 disconnected'))
+    assert lines[-2:] == ['0 transmitted, 0 received, - loss',
+                          'state: error: switch 0000000000000001 disconnected']
+
+
+def test_broken_at_of_an_unfinished_walk_says_why():
+    broken = {'direction': None, 'dpid': None, 'table': None, 'flow': None, 'reason': None,
+              'detail': 'the switch disconnected'}
+    assert cli.format_broken(broken) == ['broken at: unknown: the switch disconnected']
+    assert cli.broken_summary(broken) == 'unknown'
+
+
+@pytest.mark.parametrize('kwargs, status', [
+    (dict(), 0),
+    (dict(verdict='partial', rtts=(1.0,)), 0),
+    (dict(verdict='unreachable', rtts=()), 1),
+    (dict(state='error', verdict=None, rtts=()), 2),
+    (dict(state='cancelled', verdict=None, rtts=(1.0,)), 2),
+])
+def test_ping_exits_0_if_any_reply_1_if_none_2_if_the_probe_did_not_end_done(kwargs, status):
+    assert cli.ping_status(probe(**kwargs)) == status
+
+
+@pytest.mark.parametrize('value, text', [(0.0412, '0.041'), (1.5, '1.50'), (12.34, '12.3'),
+                                         (123.4, '123')])
+def test_times_have_pings_precision(value, text):
+    assert cli.ms(value) == text
+
+
+# --- tables -------------------------------------------------------------------------
+
+def test_switches_table_lists_each_port_under_its_switch():
+    switches = [{'dpid': '00000000000000d0', 'ports': []},
+                {'dpid': DPID, 'ports': [
+                    {'port_no': 0xfffffffe, 'name': 'br0', 'hw_addr': '02:00:00:00:00:ff'},
+                    {'port_no': 1, 'name': 'tap1', 'hw_addr': '02:00:00:00:00:01'}]}]
+    assert cli.format_switches(switches) == [
+        'DPID              PORT   NAME        HW_ADDR',
+        '0000000000000001      1  tap1        02:00:00:00:00:01',
+        '                  LOCAL  br0         02:00:00:00:00:ff',
+        '00000000000000d0  -      (no ports)']
+    assert cli.format_switches([]) == ['no switch is connected']
+
+
+def test_monitors_table_counts_each_monitors_pairs_by_outcome():
+    monitors = [monitor('a', [pair('vm1', 'vm2'), pair('vm2', 'vm1', verdict='unreachable'),
+                              pair('vm1', 'vm3', status='waiting', verdict=None)]),
+                monitor('b', [pair('vm1', 'vm2', status='switch-not-connected'),
+                              pair('vm2', 'vm1', verdict=None, error='switch disconnected'),
+                              pair('vm3', 'vm1', verdict='partial')])]
+    assert cli.format_monitors(monitors) == [
+        'NAME  PAIRS  INTERVAL  REACHABLE  UNREACHABLE  PARTIAL  ERROR  WAITING',
+        'a         3  10s               1            1        0      0        1',
+        'b         3  10s               0            0        1      2        0']
+    assert cli.format_monitors([]) == ['no monitors']
+
+
+def test_monitor_shows_a_row_per_pair_with_its_verdict_and_where_it_broke():
+    m = monitor('a', [pair('vm1', 'vm2'),
+                      pair('vm2', 'vm1', verdict='unreachable', loss=1.0, broken_at=DROP),
+                      pair('vm1', 'vm3', status='waiting', verdict=None, changed_at=None),
+                      pair('vm3', 'vm1', verdict=None, error='switch disconnected')])
+    assert cli.format_monitor(m, now=1000.0) == [
+        'monitor a: 4 pairs, every 10s, 3 echoes 0.2s apart, timeout 1s',
+        '',
+        'SRC  DST  STATUS   VERDICT      LOSS  RTT AVG   CHANGED  BROKEN AT',
+        'vm1  vm2  ok       reachable    0%    0.500 ms  1m ago   -',
+        'vm2  vm1  ok       unreachable  100%  -         1m ago   request 0000000000000001 t0 '
+        'dropped',
+        'vm1  vm3  waiting  -            -     -         -        -',
+        'vm3  vm1  ok       -            -     -         1m ago   error: switch disconnected']
+
+
+@pytest.mark.parametrize('seconds, text', [(0, '0s ago'), (59, '59s ago'), (61, '1m ago'),
+                                           (7200, '2h ago'), (90000, '1d ago')])
+def test_ages_are_in_the_largest_whole_unit(seconds, text):
+    assert cli.ago(1000.0 - seconds, 1000.0) == text
+
+
+# --- matrices -----------------------------------------------------------------------
+
+CELLS = {('vm1', 'vm2'): 'reachable', ('vm1', 'vm3'): 'unreachable',
+         ('vm2', 'vm1'): 'partial', ('vm2', 'vm3'): 'error',
+         ('vm3', 'vm1'): 'reachable', ('vm3', 'vm2'): 'reachable'}
+
+
+def test_mesh_matrix_has_sources_as_rows_destinations_as_columns_a_legend_and_a_summary():
+    assert cli.format_mesh(['vm1', 'vm2', 'vm3'], CELLS, elapsed=1.25) == [
+        '    vm1 vm2 vm3',
+        'vm1      ok  --',
+        'vm2   ~       !',
+        'vm3  ok  ok',
+        '',
+        'ok reachable  -- unreachable  ~ partial  ! error',
+        '6 pairs, 3 reachable, 1 unreachable, 1 partial, 1 error, 1.2 s']
+
+
+def test_mesh_matrix_numbers_its_columns_when_the_names_do_not_fit():
+    assert cli.format_matrix(['vm1', 'vm2', 'vm3'], CELLS, width=12) == [
+        '       1  2  3',
+        '1 vm1    ok --',
+        '2 vm2  ~     !',
+        '3 vm3 ok ok']
+
+
+def test_matrix_colours_only_its_cells_when_asked():
+    lines = cli.format_matrix(['vm1', 'vm2'], {('vm1', 'vm2'): 'reachable'}, colour=True)
+    assert lines[1] == 'vm1     \033[32m ok\033[0m'
+    assert '\033' not in ''.join(cli.format_matrix(['vm1', 'vm2'], {('vm1', 'vm2'): 'reachable'}))
+
+
+@pytest.mark.parametrize('outcomes, status', [
+    (['reachable', 'reachable'], 0),
+    (['reachable', 'partial'], 1),
+    (['reachable', 'unreachable'], 1),
+    (['unreachable', 'error'], 2),
+])
+def test_mesh_exits_0_only_if_all_reachable_and_2_if_a_probe_ended_in_error(outcomes, status):
+    assert cli.mesh_status(outcomes) == status
+
+
+def test_watch_draws_a_mesh_monitor_as_a_matrix_with_its_failing_pairs():
+    m = monitor('a', [pair('vm1', 'vm2'), pair('vm2', 'vm1', verdict='unreachable',
+                                               broken_at=DROP)], mesh=['vm1', 'vm2'])
+    assert cli.format_watch(m, now=1000.0) == [
+        'monitor a: 2 pairs, every 10s, 3 echoes 0.2s apart, timeout 1s',
+        '',
+        '    vm1 vm2',
+        'vm1      ok',
+        'vm2  --',
+        '',
+        'ok reachable  -- unreachable  ~ partial  ! error',
+        'vm2->vm1: unreachable, request 0000000000000001 t0 dropped',
+        '',
+        '2 pairs, 1 reachable, 1 unreachable']
+
+
+def test_watch_draws_a_probes_monitor_as_its_pair_table_coloured_by_outcome():
+    m = monitor('a', [pair('10.0.0.1', '10.0.0.2'),
+                      pair('10.0.0.2', '10.0.0.1', status='waiting', verdict=None)])
+    lines = cli.format_watch(m, now=1000.0, colour=True)
+    assert lines[2].startswith('SRC ')
+    assert lines[3].startswith('\033[32m10.0.0.1 ') and lines[4].startswith('\033[2m10.0.0.2 ')
+    assert lines[-1] == '2 pairs, 1 reachable, 0 unreachable, 1 waiting'
+
+
+def test_progress_bar_fills_as_pairs_are_done():
+    line = cli.format_progress(1, 4, 2.0, width=39)
+    assert line == '[#####...............] 1/4 pairs 2.0 s' and len(line) < 39
+    assert cli.format_progress(4, 4, 3.0, width=39).startswith('[' + '#' * 20 + ']')
+
+
+# --- mesh files ---------------------------------------------------------------------
+
+ENDPOINTS = [{'dpid': DPID, 'in_port': i, 'mac': '02:00:0a:00:00:%02x' % i,
+              'ip': '10.0.0.%d' % i, 'name': 'vm%d' % i} for i in (1, 2, 3)]
+
+
+def test_mesh_file_is_an_object_with_timing_or_just_the_list():
+    endpoints, timing = cli.mesh_plan({'endpoints': ENDPOINTS, 'count': 1}, None, 0.1, None)
+    assert timing == {'count': 1, 'interval': 0.1, 'timeout': 1.0}
+    assert [e['name'] for e in endpoints] == ['vm1', 'vm2', 'vm3']
+    unnamed = [{k: v for k, v in e.items() if k != 'name'} for e in ENDPOINTS]
+    endpoints, timing = cli.mesh_plan(unnamed, 2, None, None)
+    assert timing == {'count': 2, 'interval': 0.2, 'timeout': 1.0}
+    assert [e['name'] for e in endpoints] == ['10.0.0.1', '10.0.0.2', '10.0.0.3']
+
+
+@pytest.mark.parametrize('data, message', [
+    ({'endpoints': ENDPOINTS[:1]}, 'endpoints: must be a list of at least 2 endpoints'),
+    ([ENDPOINTS[0], {'dpid': DPID, 'ip': '10.0.0.9'}], 'endpoints[1].in_port, mac: missing'),
+    ([ENDPOINTS[0], ENDPOINTS[0]], 'endpoints: names must be unique'),
+])
+def test_a_bad_mesh_file_is_an_error_naming_the_endpoint(data, message):
+    with pytest.raises(cli.CliError, match=message.replace('[', r'\[').replace(']', r'\]')):
+        cli.mesh_plan(data, None, None, None)
+
+
+def test_mesh_probes_every_ordered_pair_from_the_sources_port():
+    endpoints, timing = cli.mesh_plan(ENDPOINTS, None, None, None)
+    pairs = cli.mesh_pairs(endpoints, timing)
+    assert [(a['name'], b['name']) for a, b, _ in pairs] == [
+        ('vm1', 'vm2'), ('vm1', 'vm3'), ('vm2', 'vm1'), ('vm2', 'vm3'), ('vm3', 'vm1'),
+        ('vm3', 'vm2')]
+    assert pairs[2][2] == dict(timing, dpid=DPID, in_port=2, src_mac='02:00:0a:00:00:02',
+                               src_ip='10.0.0.2', dst_mac='02:00:0a:00:00:01',
+                               dst_ip='10.0.0.1')
+
+
+def test_a_batchs_error_is_told_as_the_mesh_files_endpoint_and_field():
+    pairs = cli.mesh_pairs(*cli.mesh_plan(ENDPOINTS, None, None, None))
+    assert cli.mesh_error('probes[1].dst_mac: bad', pairs) == 'endpoints[2].mac: bad'
+    assert cli.mesh_error('probes[3].in_port: no port', pairs) == 'endpoints[1].in_port: no port'
+    assert cli.mesh_error('probes[0].count: must be between 1 and 1000', pairs) == \
+        'count: must be between 1 and 1000'
+    assert cli.mesh_error('probes: too many', pairs) == 'probes: too many'
+
+
+# --- arguments, exit statuses and errors, through main -------------------------------
+
+PING = ['ping', '--dpid', DPID, '--port', '1', '--src-ip', '10.0.0.1', '--src-mac',
+        '02:00:0a:00:00:01', '--dst-ip', '10.0.0.2', '--dst-mac', '02:00:0a:00:00:02']
+
+
+@pytest.mark.parametrize('argv', [[], ['frobnicate'], PING[:3], PING + ['-c', 'three'],
+                                  ['mesh'], ['watch', 'a', '-n', 'x'], ['monitors', 'show']])
+def test_bad_arguments_exit_2(argv, capsys):
+    assert cli.main(argv) == 2
+    assert 'usage: ryu-probe' in capsys.readouterr().err
+
+
+def test_help_has_examples(capsys):
+    assert cli.main(['--help']) == 0
+    assert 'examples:' in capsys.readouterr().out
+    assert cli.main(['ping', '--help']) == 0
+    assert 'ryu-probe ping --dpid' in capsys.readouterr().out
+
+
+def test_port_is_a_number_or_a_name():
+    args = cli.build_parser().parse_args(PING[:4] + ['tap1'] + PING[5:])
+    assert args.port == 'tap1'
+    assert cli.build_parser().parse_args(PING).port == 1
+
+
+def free_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return 'http://127.0.0.1:%d' % sock.getsockname()[1]
+
+
+@pytest.mark.parametrize('argv', [['switches'], PING, ['monitors'], ['watch', 'a', '--once']])
+def test_app_not_running_is_an_error_that_says_so(argv, capsys):
+    url = free_url()
+    assert cli.main(argv + ['--url', url]) == 2
+    assert capsys.readouterr().err == (
+        'ryu-probe: cannot reach the ryu-probe API at %s: connection refused; is ryu-manager '
+        'ryu_apps/probe_app.py running?\n' % url)
+
+
+def test_url_comes_from_the_environment_unless_given(monkeypatch, capsys):
+    url, other = free_url(), free_url()
+    monkeypatch.setenv('RYU_PROBE_URL', url)
+    assert cli.main(['switches']) == 2
+    assert url in capsys.readouterr().err
+    assert cli.main(['--url', other, 'switches']) == 2
+    assert other in capsys.readouterr().err
+    assert cli.main(['--url', url, 'switches', '--url', other.replace('http://', '') + '/']) == 2
+    assert 'at %s:' % other in capsys.readouterr().err
+
+
+def test_a_mesh_file_that_is_not_json_is_an_error(tmp_path, capsys):
+    path = tmp_path / 'mesh.json'
+    path.write_text('{"endpoints": [')
+    assert cli.main(['mesh', str(path), '--url', free_url()]) == 2
+    assert capsys.readouterr().err.startswith('ryu-probe: %s: not JSON: ' % path)
+
+
+class FakeApi(http.server.BaseHTTPRequestHandler):
+    """Answers from `routes`: (method, path) -> [(status, body), ...], one per call (the
+    last one again when they run out); records each call in `calls`."""
+    routes: dict = {}
+    calls: list = []
+
+    def answer(self):
+        length = int(self.headers.get('Content-Length') or 0)
+        body = json.loads(self.rfile.read(length)) if length else None
+        self.calls.append((self.command, self.path, body))
+        answers = self.routes.get((self.command, self.path), [(404, {'error': 'no route'})])
+        status, reply = answers.pop(0) if len(answers) > 1 else answers[0]
+        raw = json.dumps(reply).encode()
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    do_GET = do_POST = do_DELETE = answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def api():
+    FakeApi.routes, FakeApi.calls = {}, []
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), FakeApi)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield FakeApi, 'http://127.0.0.1:%d' % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_ping_posts_a_waiting_probe_and_polls_it_while_it_still_runs(api, capsys):
+    fake, url = api
+    fake.routes = {('POST', '/probe/probes'): [(200, probe(state='running', verdict=None,
+                                                           rtts=()))],
+                   ('GET', '/probe/probes/abc'): [(200, probe(state='running', verdict=None,
+                                                              rtts=())),
+                                                  (200, probe(verdict='partial', rtts=(1.0,)))]}
+    assert cli.main(PING + ['--url', url, '-c', '3', '--port', 'tap1']) == 0
+    assert capsys.readouterr().out.splitlines() == cli.format_ping(
+        probe(verdict='partial', rtts=(1.0,)))
+    method, path, body = fake.calls[0]
+    assert body == dict(REQUEST, in_port='tap1', wait=True)
+    assert [c[:2] for c in fake.calls[1:]] == [('GET', '/probe/probes/abc')] * 2
+
+
+def test_ping_exits_1_for_an_unreachable_pair_and_prints_json_if_asked(api, capsys):
+    fake, url = api
+    unreachable = probe(verdict='unreachable', rtts=(), broken_at=DROP)
+    fake.routes = {('POST', '/probe/probes'): [(200, unreachable)]}
+    assert cli.main(PING + ['--url', url, '--json']) == 1
+    assert json.loads(capsys.readouterr().out) == unreachable
+
+
+def test_ping_exits_2_for_a_probe_in_error_saying_why_on_stderr(api, capsys):
+    fake, url = api
+    fake.routes = {('POST', '/probe/probes'): [(200, probe(state='error', verdict=None,
+                                                           rtts=(), error='switch gone'))]}
+    assert cli.main(PING + ['--url', url]) == 2
+    assert capsys.readouterr().err == 'ryu-probe: probe abc ended error: switch gone\n'
+
+
+@pytest.mark.parametrize('status, message', [(400, 'src_mac: must be a MAC address'),
+                                             (404, 'dpid: no connected switch 00000000000000ff')])
+def test_an_api_error_prints_its_message_and_exits_2(api, capsys, status, message):
+    fake, url = api
+    fake.routes = {('POST', '/probe/probes'): [(status, {'error': message})]}
+    assert cli.main(PING + ['--url', url]) == 2
+    assert capsys.readouterr().err == 'ryu-probe: %s\n' % message
+
+
+def test_adding_a_monitor_whose_name_is_taken_says_so(api, tmp_path, capsys):
+    fake, url = api
+    path = tmp_path / 'm.json'
+    path.write_text(json.dumps({'name': 'tenant-a', 'interval': 10, 'mesh': ENDPOINTS}))
+    fake.routes = {('POST', '/probe/monitors'): [
+        (201, monitor('tenant-a', [pair('vm1', 'vm2')])),
+        (409, {'error': 'name: a monitor named tenant-a exists'})]}
+    assert cli.main(['monitors', 'add', str(path), '--url', url]) == 0
+    assert capsys.readouterr().out == 'monitor tenant-a added: 1 pair, every 10s\n'
+    assert fake.calls[0][2] == json.loads(path.read_text())
+    assert cli.main(['monitors', 'add', str(path), '--url', url]) == 2
+    assert capsys.readouterr().err == (
+        'ryu-probe: monitor tenant-a exists already (name: a monitor named tenant-a exists); '
+        'remove it first with `ryu-probe monitors rm tenant-a`\n')
+
+
+def test_mesh_sends_batches_of_at_most_chunk_pairs_and_retries_while_the_app_is_busy(
+        api, capsys, monkeypatch):
+    fake, url = api
+    monkeypatch.setattr(cli, 'CHUNK', 4)
+    monkeypatch.setattr(cli, 'BUSY_RETRY', 0.01)
+    endpoints = ENDPOINTS + [dict(ENDPOINTS[0], ip='10.0.0.4', name='vm4')]   # 12 pairs
+    fake.routes = {('POST', '/probe/batch'): [(429, {'error': 'busy'})] + [
+        (200, {'probes': [probe()] * 4})] * 3}
+    monkeypatch.setattr('sys.stdin', io.StringIO(json.dumps(endpoints)))
+    assert cli.main(['mesh', '-', '--url', url]) == 0
+    assert [len(body['probes']) for _, _, body in fake.calls] == [4] * 4    # one busy
+    assert all(body['wait'] for _, _, body in fake.calls)
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith('12 pairs, 12 reachable, 0 unreachable, ')
