@@ -46,9 +46,9 @@ def http(url: str, method: str, path: str, body=None,
          timeout: float = GET_TIMEOUT) -> tuple[int, object]:
     """(status, decoded JSON) of a 2xx answer; otherwise CliError with the API's message."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url + path, data=data, method=method,
-                                     headers={'Content-Type': 'application/json'})
     try:
+        request = urllib.request.Request(url + path, data=data, method=method,
+                                         headers={'Content-Type': 'application/json'})
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             status, raw = answer.status, answer.read()
     except urllib.error.HTTPError as error:
@@ -67,6 +67,8 @@ def http(url: str, method: str, path: str, body=None,
                        % (url, method, path, timeout)) from None
     except OSError as error:
         raise CliError('the ryu-probe API at %s: %s' % (url, error)) from None
+    except ValueError as error:     # a URL urllib cannot use
+        raise CliError('--url %s: %s' % (url, error)) from None
     decoded = _decoded(raw)
     if decoded is None:
         raise CliError('%s %s at %s: the answer is not JSON' % (method, path, url))
@@ -80,9 +82,13 @@ def _decoded(raw: bytes):
         return None
 
 
-def probe_length(count: int, interval: float, timeout: float) -> float:
-    """Seconds a probe's echoes take, at most."""
-    return (count - 1) * interval + timeout
+def wait_for(count, interval, timeout) -> float:
+    """Seconds to wait for the answer to a POST with wait: the probe's echoes, and slack.
+    (Values that are not numbers are the API's to refuse.)"""
+    try:
+        return (count - 1) * interval + timeout + WAIT_SLACK
+    except TypeError:
+        return WAIT_SLACK
 
 
 def finished(url: str, probe: dict, timeout: float) -> dict:
@@ -398,19 +404,18 @@ def mesh_error(message: str, chunk: list[tuple[dict, dict, dict]]) -> str:
 
 def run_batch(url: str, chunk: list[tuple[dict, dict, dict]], timing: dict) -> list[dict]:
     """One POST /probe/batch with wait, tried again while the app is busy (429)."""
-    length = probe_length(timing['count'], timing['interval'], timing['timeout']) if all(
-        isinstance(v, (int, float)) for v in timing.values()) else 0
+    length = wait_for(**timing)
     body = {'probes': [request for _, _, request in chunk], 'wait': True}
     give_up = time.monotonic() + BUSY_GIVE_UP
     while True:
         try:
-            probes = http(url, 'POST', '/probe/batch', body, length + WAIT_SLACK)[1]['probes']
+            probes = http(url, 'POST', '/probe/batch', body, length)[1]['probes']
             break
         except CliError as error:
             if error.status != 429 or time.monotonic() > give_up:
                 raise CliError(mesh_error(str(error), chunk), error.status) from None
             time.sleep(BUSY_RETRY)
-    return [finished(url, probe, length + WAIT_SLACK) for probe in probes]
+    return [finished(url, probe, length) for probe in probes]
 
 
 def run_mesh(url: str, pairs: list, timing: dict, progress=None) -> list[dict]:
@@ -462,7 +467,7 @@ def cmd_ping(args) -> int:
     body = dict(dpid=args.dpid, in_port=args.port, src_mac=args.src_mac, src_ip=args.src_ip,
                 dst_mac=args.dst_mac, dst_ip=args.dst_ip, count=args.count,
                 interval=args.interval, timeout=args.timeout, wait=True)
-    length = probe_length(args.count, args.interval, args.timeout) + WAIT_SLACK
+    length = wait_for(args.count, args.interval, args.timeout)
     probe = finished(args.url, http(args.url, 'POST', '/probe/probes', body, length)[1], length)
     show(args, probe, format_ping(probe))
     if probe['state'] != 'done':

@@ -332,6 +332,11 @@ def test_url_comes_from_the_environment_unless_given(monkeypatch, capsys):
     assert 'at %s:' % other in capsys.readouterr().err
 
 
+def test_a_url_that_is_not_one_is_an_error(capsys):
+    assert cli.main(['switches', '--url', 'http://[::1']) == 2
+    assert capsys.readouterr().err.startswith('ryu-probe: --url http://[::1: ')
+
+
 def test_a_mesh_file_that_is_not_json_is_an_error(tmp_path, capsys):
     path = tmp_path / 'mesh.json'
     path.write_text('{"endpoints": [')
