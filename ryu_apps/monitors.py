@@ -200,9 +200,9 @@ class Monitors:
         if pair.running is not None:
             pair.overdue = True         # starts when the running round ends
             return
-        limit = self.prober.settings.max_active_probes * SHARE
-        if len(self._by_probe) >= limit:
-            self._schedule(pair, now + RETRY)
+        most = self.prober.settings.max_active_probes
+        if len(self._by_probe) >= most * SHARE or len(self.prober.running) >= most:
+            self._schedule(pair, now + RETRY)     # no room now: soon, and late
             return
         spec, target = pair.spec, pair.target
         pair.late = now - pair.due > LATE_SLACK
@@ -223,7 +223,7 @@ class Monitors:
             count=spec.count, interval=spec.echo_interval, timeout=spec.timeout)
         try:
             probe = self.prober.start(request, now, store=False)
-        except ProbeError as error:     # the one-off probes took every slot: next time
+        except ProbeError as error:     # the port is gone, say
             self._record(pair, None, now, str(error))
             return
         pair.running = probe

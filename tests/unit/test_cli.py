@@ -2,11 +2,9 @@
 argument parsing and exit statuses, and its errors. The API is either nobody (a free
 port on 127.0.0.1: a real refused connection) or a stand-in HTTP server on 127.0.0.1
 that answers canned JSON."""
-import http.server
 import io
 import json
 import socket
-import threading
 
 import pytest
 
@@ -344,40 +342,28 @@ def test_a_mesh_file_that_is_not_json_is_an_error(tmp_path, capsys):
     assert capsys.readouterr().err.startswith('ryu-probe: %s: not JSON: ' % path)
 
 
-class FakeApi(http.server.BaseHTTPRequestHandler):
-    """Answers from `routes`: (method, path) -> [(status, body), ...], one per call (the
-    last one again when they run out); records each call in `calls`."""
-    routes: dict = {}
-    calls: list = []
+class FakeApi:
+    """Stands in for cli.http (the e2e tests run the real app): answers from `routes`,
+    (method, path) -> [(status, body), ...], one per call (the last one again when they
+    run out), non-2xx as cli.http raises them; records each call in `calls`."""
 
-    def answer(self):
-        length = int(self.headers.get('Content-Length') or 0)
-        body = json.loads(self.rfile.read(length)) if length else None
-        self.calls.append((self.command, self.path, body))
-        answers = self.routes.get((self.command, self.path), [(404, {'error': 'no route'})])
+    def __init__(self):
+        self.routes, self.calls = {}, []
+
+    def __call__(self, url, method, path, body=None, timeout=None):
+        self.calls.append((method, path, body))
+        answers = self.routes.get((method, path), [(404, {'error': 'no route'})])
         status, reply = answers.pop(0) if len(answers) > 1 else answers[0]
-        raw = json.dumps(reply).encode()
-        self.send_response(status)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    do_GET = do_POST = do_DELETE = answer
-
-    def log_message(self, *args):
-        pass
+        if status >= 400:
+            raise cli.CliError(reply['error'], status)
+        return status, reply
 
 
 @pytest.fixture
-def api():
-    FakeApi.routes, FakeApi.calls = {}, []
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), FakeApi)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield FakeApi, 'http://127.0.0.1:%d' % server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def api(monkeypatch):
+    fake = FakeApi()
+    monkeypatch.setattr(cli, 'http', fake)
+    yield fake, 'http://127.0.0.1:9'
 
 
 def test_ping_posts_a_waiting_probe_and_polls_it_while_it_still_runs(api, capsys):
