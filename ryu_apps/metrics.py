@@ -49,6 +49,9 @@ class Collector:
             'ryu_probe_echoes_sent', 'Echo requests sent by monitor rounds.', labels=PAIR)
         received = CounterMetricFamily(
             'ryu_probe_echoes_received', 'Echo replies caught for monitor rounds.', labels=PAIR)
+        last = GaugeMetricFamily(
+            'ryu_probe_last_round_timestamp_seconds', 'When the last round ended (Unix time): '
+            'a pair whose rounds stopped (its switch away) stops moving.', labels=PAIR)
         errors = CounterMetricFamily(
             'ryu_probe_errors', 'Rounds that ended in error (no verdict).', labels=PAIR)
         rounds = CounterMetricFamily(
@@ -61,6 +64,8 @@ class Collector:
                 if pair.success is not None:
                     success.add_metric(labels, pair.success)
                 failures.add_metric(labels, pair.failures)
+                if pair.last_at is not None:
+                    last.add_metric(labels, pair.last_at)
                 sent.add_metric(labels, pair.sent)
                 received.add_metric(labels, pair.received)
                 errors.add_metric(labels, pair.errors)
@@ -71,7 +76,7 @@ class Collector:
                 rtt.add_metric(labels, buckets, pair.rtt_sum)
             rounds.add_metric([monitor.name], sum(p.rounds for p in monitor.pairs))
             late.add_metric([monitor.name], sum(p.late_rounds for p in monitor.pairs))
-        yield from (success, failures, rtt, sent, received, errors, rounds, late)
+        yield from (success, failures, last, rtt, sent, received, errors, rounds, late)
 
     def _app(self):
         prober = self.prober
