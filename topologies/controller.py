@@ -1,15 +1,14 @@
 """The probe app as a real `ryu-manager` process, and a small client for its REST API."""
 import json
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
+
+from topologies.process import Daemon
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APP = os.path.join(ROOT, 'ryu_apps', 'probe_app.py')
@@ -28,22 +27,22 @@ def listening(port: int, host: str = '127.0.0.1') -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-class ProbeController:
+class ProbeController(Daemon):
     """`ryu-manager ryu_apps/probe_app.py` on 127.0.0.1 with its own ports and log file.
 
     `apps` are more Ryu apps to run in the same process, `args` more ryu-manager options
     (`--ofp-switch-address-list`, ...), `config` the text of a config file (e.g. a
     `[probe]` section). With `listen=False` nobody is expected to dial the OpenFlow port."""
 
+    name = 'ryu-manager'
+
     def __init__(self, apps: tuple[str, ...] = (), args: tuple[str, ...] = (),
                  config: str | None = None, of_port: int | None = None,
                  rest_port: int | None = None, listen: bool = True):
+        super().__init__('ryu-probe-app.', 'ryu-manager.log')
         self.of_port = of_port or free_port()
         self.rest_port = rest_port or free_port()
         self.apps, self.args, self.config, self.listen = list(apps), list(args), config, listen
-        self.dir = tempfile.mkdtemp(prefix='ryu-probe-app.')
-        self.log_path = os.path.join(self.dir, 'ryu-manager.log')
-        self.proc: subprocess.Popen | None = None
 
     @property
     def target(self) -> str:
@@ -62,24 +61,13 @@ class ProbeController:
             with open(path, 'w') as conf:
                 conf.write(self.config)
             args += ['--config-file', path]
-        log = open(self.log_path, 'ab')
         # oslo's parser wants every app together, after the options.
         # APP's own imports (ryu_apps.*) from the same tree as APP, not from whichever
         # checkout the venv has installed in editable mode.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             filter(None, [ROOT, os.environ.get('PYTHONPATH')])))
-        self.proc = subprocess.Popen(args + self.args + [APP] + self.apps, stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=ROOT, start_new_session=True, env=env)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError('ryu-manager exited with %s:\n%s' % (self.proc.returncode,
-                                                                       self.log()))
-            if self._ready():
-                return self
-            time.sleep(0.05)
-        raise RuntimeError('ryu-manager did not come up in %.0fs:\n%s' % (timeout, self.log()))
+        self._spawn(args + self.args + [APP] + self.apps, timeout, cwd=ROOT, env=env)
+        return self
 
     def _ready(self) -> bool:
         try:
@@ -89,38 +77,9 @@ class ProbeController:
         # OVS backs off for long if it finds no listener.
         return not self.listen or listening(self.of_port)
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stop the process we started (SIGKILL after 5 s); idempotent."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
     def kill(self) -> None:
         """Die the hard way, as a crashed app would: no cleanup of any kind."""
         self.stop(signal.SIGKILL)
-
-    def close(self) -> None:
-        """Stop the app and remove its temp dir; idempotent."""
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> 'ProbeController':
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def log(self) -> str:
-        try:
-            with open(self.log_path, errors='replace') as log:
-                return log.read()
-        except FileNotFoundError:
-            return ''
 
     # --- REST ---------------------------------------------------------------------
 

@@ -8,16 +8,13 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Sequence
 
 from topologies.controller import ROOT, free_port
+from topologies.process import Daemon
 
 PROMETHEUS = shutil.which('prometheus') or '/usr/bin/prometheus'
 RULES = os.path.join(ROOT, 'examples', 'prometheus', 'rules.yml')
@@ -30,21 +27,20 @@ def rewrite_for(rules: str, duration: str) -> str:
     return FOR.sub(lambda m: m.group(1) + duration, rules)
 
 
-class Prometheus:
+class Prometheus(Daemon):
     """`prometheus` on 127.0.0.1:<free port>, scraping `targets` every `interval`.
 
     Each target is "HOST:PORT", or ("HOST:PORT", {label: value}) for labels such as
     `shard`; all of them belong to one job. `rule_for` replaces every `for:` of `rules`."""
+    name = 'prometheus'
 
     def __init__(self, targets: Sequence[Target], job: str = 'ryu-probe',
                  metrics_path: str = '/metrics', interval: str = '1s',
                  rules: str = RULES, rule_for: str = '2s', port: int | None = None):
+        super().__init__('ryu-probe-prometheus.', 'prometheus.log')
         self.scrape_targets, self.job, self.metrics_path = list(targets), job, metrics_path
         self.interval, self.rules, self.rule_for = interval, rules, rule_for
         self.port = port or free_port()
-        self.dir = tempfile.mkdtemp(prefix='ryu-probe-prometheus.')
-        self.log_path = os.path.join(self.dir, 'prometheus.log')
-        self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
@@ -69,23 +65,10 @@ class Prometheus:
         config = os.path.join(self.dir, 'prometheus.yml')
         with open(config, 'w') as f:
             json.dump(self.config(), f, indent=1)     # JSON is YAML
-        log = open(self.log_path, 'ab')
-        self.proc = subprocess.Popen(
-            [PROMETHEUS, '--config.file=' + config,
-             '--storage.tsdb.path=' + os.path.join(self.dir, 'data'),
-             '--web.listen-address=127.0.0.1:%d' % self.port],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.dir,
-            start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError('prometheus exited with %s:\n%s' % (self.proc.returncode,
-                                                                      self.log()))
-            if self._ready():
-                return self
-            time.sleep(0.1)
-        raise RuntimeError('prometheus was not ready in %.0fs:\n%s' % (timeout, self.log()))
+        self._spawn([PROMETHEUS, '--config.file=' + config,
+                     '--storage.tsdb.path=' + os.path.join(self.dir, 'data'),
+                     '--web.listen-address=127.0.0.1:%d' % self.port], timeout, cwd=self.dir)
+        return self
 
     def _ready(self) -> bool:
         try:
@@ -93,30 +76,6 @@ class Prometheus:
                 return res.status == 200
         except OSError:
             return False
-
-    def close(self) -> None:
-        """Stop the process we started (SIGKILL after 5 s) and remove its dir; idempotent."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> 'Prometheus':
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def log(self) -> str:
-        try:
-            with open(self.log_path, errors='replace') as log:
-                return log.read()
-        except FileNotFoundError:
-            return ''
 
     # --- HTTP API -----------------------------------------------------------------
 
