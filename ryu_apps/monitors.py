@@ -304,7 +304,8 @@ class Monitors:
         else:
             status = 'ok' if pair.rounds else 'waiting'
         body = {'name': target.name, 'src': target.src, 'dst': target.dst,
-                'dpid': format_dpid(target.dpid), 'status': status, 'verdict': pair.verdict,
+                'dpid': format_dpid(target.dpid), 'status': status,
+                'verdict': None if pair.error else pair.verdict,
                 'loss': result.get('loss'), 'rtt_ms': result.get('rtt_ms'),
                 'broken_at': result.get('broken_at'), 'error': pair.error,
                 'last_at': pair.last_at, 'changed_at': pair.changed_at,

@@ -522,7 +522,8 @@ class ProbeController(ControllerBase):
     def ui_index(self, req):
         return self._ui_file('index.html')
 
-    @route('ui', '/probe/ui/{file}', requirements={'file': UI_FILE.pattern})
+    # Routes wraps the requirement in its own anchors: this one must have none.
+    @route('ui', '/probe/ui/{file}', requirements={'file': r'[a-z0-9_-]+\.[a-z]+'})
     @_methods('GET')
     def ui(self, req, file):
         return self._ui_file(file)

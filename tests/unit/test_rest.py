@@ -214,3 +214,7 @@ def test_the_status_page_is_served_from_the_package(api):
     assert res.status_int == 301 and res.location.endswith('/probe/ui/')
     res = Request.blank('/probe/ui/nothing.js').get_response(api.app_wsgi)
     assert res.status_int == 404
+    for name, kind in [('', 'text/html'), ('app.js', 'text/javascript'),
+                       ('style.css', 'text/css')]:
+        res = Request.blank('/probe/ui/' + name).get_response(api.app_wsgi)
+        assert (res.status_int, res.content_type) == (200, kind) and res.body
