@@ -30,9 +30,14 @@ COUNTERS = {
 CONTENT_TYPE = 'text/plain; version=0.0.4'
 
 
+# A scrape of thousands of pairs takes a while: `pause()` after every PAUSE_EVERY pairs lets
+# the app's other work (PacketIns, timers) run in between.
+PAUSE_EVERY = 100
+
+
 class Collector:
-    def __init__(self, prober: Prober, monitors: Monitors):
-        self.prober, self.monitors = prober, monitors
+    def __init__(self, prober: Prober, monitors: Monitors, pause=lambda: None):
+        self.prober, self.monitors, self.pause = prober, monitors, pause
 
     def collect(self):
         yield from self._pairs()
@@ -58,8 +63,12 @@ class Collector:
             'ryu_probe_rounds', 'Rounds completed, by monitor.', labels=['monitor'])
         late = CounterMetricFamily(
             'ryu_probe_rounds_late', 'Rounds started late, by monitor.', labels=['monitor'])
-        for monitor in self.monitors.monitors.values():
+        done = 0
+        for monitor in list(self.monitors.monitors.values()):
             for pair in monitor.pairs:
+                done += 1
+                if done % PAUSE_EVERY == 0:
+                    self.pause()
                 labels = [monitor.name, pair.target.src, pair.target.dst]
                 if pair.success is not None:
                     success.add_metric(labels, pair.success)
@@ -100,7 +109,7 @@ class Collector:
             yield CounterMetricFamily('ryu_probe_' + name, doc, value=prober.counters[name])
 
 
-def exposition(prober: Prober, monitors: Monitors) -> bytes:
+def exposition(prober: Prober, monitors: Monitors, pause=lambda: None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Collector(prober, monitors))
+    registry.register(Collector(prober, monitors, pause))
     return generate_latest(registry)

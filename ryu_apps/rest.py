@@ -86,6 +86,7 @@ import logging
 import re
 
 from ryu.app.wsgi import ControllerBase, route
+from ryu.lib import hub
 from webob import Response
 
 from ryu_apps.options import Settings
@@ -510,7 +511,8 @@ class ProbeController(ControllerBase):
     @_methods('GET')
     def metrics(self, req):
         return Response(status=200, content_type=metrics.CONTENT_TYPE, charset='utf-8',
-                        body=metrics.exposition(self.app.prober, self.app.monitors))
+                        body=metrics.exposition(self.app.prober, self.app.monitors,
+                                                pause=lambda: hub.sleep(0)))
 
     @route('ui', '/probe/ui')
     @_methods('GET')
