@@ -69,13 +69,23 @@ class Port:
         return {'port_no': self.port_no, 'name': self.name, 'hw_addr': self.hw_addr}
 
 
+def echo_reply_fields(src_mac: str, src_ip: str, dscp: int | None) -> dict:
+    """What a catch of echo replies to a source VM adds to a delivery flow's match."""
+    ours = dict(eth_type=0x0800, ip_proto=1, icmpv4_type=0, icmpv4_code=0,
+                eth_dst=src_mac, ipv4_dst=src_ip)
+    if dscp is not None:
+        ours['ip_dscp'] = dscp
+    return ours
+
+
 @dataclass(eq=False)
 class Catch:
-    """The shadows that catch the replies to one probed source, as probes see them."""
+    """The shadows that catch one kind of answer to one probed source VM (its port, and
+    the fields the answers carry), as probes see them. A `copy` catch hands the answer
+    on as the delivery flow would: it matches tenant packets too (no mark)."""
     in_port: int
-    src_mac: str
-    src_ip: str
-    dscp: int | None                 # the mark its replies carry; None: any (unmarked)
+    match: tuple                     # the fields, sorted (name, value) pairs
+    copy: bool = False
     index: int = 0                   # cookie bits of the installed generation
     users: int = 0
     shadows: tuple[Shadow, ...] = ()
@@ -89,16 +99,17 @@ class Catch:
 
     @property
     def key(self) -> tuple:
-        return (self.in_port, self.src_mac, self.src_ip, self.dscp)
+        return (self.in_port, self.match, self.copy)
 
     @property
     def fields(self) -> dict:
         """What every shadow adds to its delivery flow's match."""
-        ours = dict(eth_type=0x0800, ip_proto=1, icmpv4_type=0, icmpv4_code=0,
-                    eth_dst=self.src_mac, ipv4_dst=self.src_ip)
-        if self.dscp is not None:
-            ours['ip_dscp'] = self.dscp
-        return ours
+        return dict(self.match)
+
+    @property
+    def dscp(self) -> int | None:
+        """The mark its answers carry; None: any."""
+        return self.fields.get('ip_dscp')
 
 
 class Bridge:
@@ -224,15 +235,21 @@ class Bridge:
 
     def acquire(self, in_port: int, src_mac: str, src_ip: str, until: float, now: float,
                 dscp: int | None) -> Catch:
-        """The source's catch for replies marked `dscp` (None: any), laid (or being
-        laid) so that it lasts past `until`."""
-        key = (in_port, src_mac, src_ip, dscp)
+        """The source's catch for echo replies marked `dscp` (None: any, copied)."""
+        return self.catch(in_port, echo_reply_fields(src_mac, src_ip, dscp), until, now,
+                          copy=dscp is None)
+
+    def catch(self, in_port: int, fields: dict, until: float, now: float,
+              copy: bool = False) -> Catch:
+        """The catch of answers with `fields` delivered to `in_port`, laid (or being laid)
+        so that it lasts past `until`."""
+        key = (in_port, tuple(sorted(fields.items())), copy)
         catch = self.catches.get(key)
         if catch is None:
-            catch = self.catches[key] = Catch(in_port, src_mac, src_ip, dscp)
+            catch = self.catches[key] = Catch(in_port, key[1], copy)
             # long enough for its linger too: releasing it then costs no FlowMod
-            catch.expires_at = until + (self.settings.catch_linger
-                                        if dscp == self.settings.dscp else 0)
+            catch.expires_at = until + (self.settings.catch_linger if self._lingers(catch)
+                                        else 0)
             if self.flows_at + self.settings.resync_interval > now:
                 self._lay(catch, now)
             else:
@@ -242,6 +259,10 @@ class Bridge:
         self._extend(catch, until, now)
         return catch
 
+    def _lingers(self, catch: Catch) -> bool:
+        """Only marked catches outlive their probes: they match nothing of the tenant's."""
+        return not catch.copy and catch.dscp == self.settings.dscp
+
     def release(self, catch: Catch, now: float) -> None:
         """One probe is done with the catch; after the last one it is deleted, at once
         or once it has been idle for `catch_linger` seconds."""
@@ -249,7 +270,7 @@ class Bridge:
         if catch.users > 0:
             return
         linger = self.settings.catch_linger
-        if linger and catch.error is None and catch.dscp == self.settings.dscp:
+        if linger and catch.error is None and self._lingers(catch):
             self._idle[catch.key] = now + linger
             self._extend(catch, now + linger, now)
         else:
@@ -398,7 +419,7 @@ class Bridge:
                                              controller_id=self.settings.controller_id,
                                              reason=ofp.OFPR_ACTION)]
         instructions = [parser.OFPInstructionMeter(self.settings.meter_id)]
-        if catch.dscp is None:    # copy, and let the delivery flow do what it does
+        if catch.copy:    # copy, and let the delivery flow do what it does
             for inst in shadow.over.instructions:
                 if isinstance(inst, parser.OFPInstructionMeter):
                     instructions = [inst]       # one meter per flow: theirs
