@@ -484,6 +484,20 @@ class Bridge:
                 parser.OFPInstructionMeter(self.settings.meter_id),
                 parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)])))
 
+    def answer_watch(self, index: int, in_port: int, mac: str) -> None:
+        """Table 0, top priority: what arrives on `in_port` addressed to our own `mac` (an
+        answer to a question we asked out of that port) comes to us, and goes no further."""
+        self.counters['flow_mods'] += 1
+        actions = [parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
+                                             controller_id=self.settings.controller_id,
+                                             reason=ofp.OFPR_ACTION)]
+        self._ignored.add(self._send(parser.OFPFlowMod(
+            None, cookie=self._cookie(index), cookie_mask=ALL_BITS, table_id=0,
+            command=ofp.OFPFC_ADD, priority=0xffff, hard_timeout=TRACE_HARD_TIMEOUT,
+            match=parser.OFPMatch(in_port=in_port, eth_dst=mac), instructions=[
+                parser.OFPInstructionMeter(self.settings.meter_id),
+                parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)])))
+
     def barrier(self) -> int:
         return self._send(parser.OFPBarrierRequest(None))
 
@@ -498,6 +512,14 @@ class Bridge:
         self._send(parser.OFPPacketOut(
             None, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
             actions=[parser.OFPActionOutput(ofp.OFPP_TABLE)], data=frame))
+
+    def send_out(self, port: int, frame: bytes) -> None:
+        """Send `frame` out of `port` straight to what is plugged in there, past the
+        pipeline (a question for the VM itself)."""
+        self.counters['packet_outs'] += 1
+        self._send(parser.OFPPacketOut(
+            None, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+            actions=[parser.OFPActionOutput(port)], data=frame))
 
     def _send(self, msg) -> int:
         self._xid = (self._xid + 1) & 0xffffffff

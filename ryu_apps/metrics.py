@@ -47,7 +47,7 @@ class Collector:
         success = GaugeMetricFamily(
             'ryu_probe_success', 'Whether the last round got a reply (1) or none (0).', labels=PAIR)
         failures = GaugeMetricFamily(
-            'ryu_probe_consecutive_failures', 'Unreachable rounds in a row.', labels=PAIR)
+            'ryu_probe_consecutive_failures', 'Rounds in a row with no answer.', labels=PAIR)
         rtt = HistogramMetricFamily(
             'ryu_probe_rtt_seconds', 'Round-trip time of answered echoes.', labels=PAIR)
         sent = CounterMetricFamily(

@@ -29,6 +29,9 @@ SHARE = 0.5
 LATE_SLACK = 1.0
 RETRY = 0.05            # when the monitors' share of active probes is taken
 HISTORY = 30
+# Verdicts of a round in which the destination answered (as ping's exit status 0); every
+# other verdict (unreachable, source-not-answering, next-hop-unresolved) is a failure.
+ANSWERED = ('reachable', 'partial')
 # For ryu_probe_rtt_seconds: 0.1 ms to 1 s.
 RTT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                0.25, 0.5, 1.0)
@@ -81,7 +84,7 @@ class Pair:
     last_at: float | None = None
     rounds: int = 0
     late_rounds: int = 0
-    failures: int = 0               # unreachable rounds in a row
+    failures: int = 0               # rounds in a row with no answer
     success: int | None = None      # 1 if the last round (not an error) got a reply
     last_failure: dict | None = None
     history: collections.deque = field(default_factory=lambda: collections.deque(maxlen=HISTORY))
@@ -264,8 +267,9 @@ class Monitors:
             if verdict != pair.verdict:
                 pair.changed_at = at
             pair.verdict = verdict
-            pair.success = int(verdict != 'unreachable')
-            pair.failures = pair.failures + 1 if verdict == 'unreachable' else 0
+            answered = verdict in ANSWERED
+            pair.success = int(answered)
+            pair.failures = 0 if answered else pair.failures + 1
             if verdict != 'reachable':
                 if pair.last_failure:
                     self._kept.pop(pair.last_failure['probe_id'], None)

@@ -177,6 +177,9 @@ class ProbeApp(app_manager.RyuApp):
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev):
         self.prober.packet_in(ev.msg.datapath.id, ev.msg, time.monotonic())
+        if self.prober.woken:     # an address resolved: its probe goes on now
+            self.prober.woken = False
+            self._wake.set()
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):

@@ -23,6 +23,7 @@ flow was new; an old catch flow costs no retransmissions, and the window is shor
 that a sweep of a congested network does not add to the congestion.
 """
 import collections
+import dataclasses
 import heapq
 import secrets
 import socket
@@ -30,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from ryu_apps import packet, trace
+from ryu_apps.resolve import Resolver
 from ryu_apps.trace import Trace
 from ryu_apps.bridge import Bridge, Catch, Send
 from ryu_apps.options import Settings
@@ -63,13 +65,14 @@ class ProbeRequest:
     """A validated, normalised probe request."""
     dpid: int
     in_port: int
-    src_mac: str
+    src_mac: str | None             # None: asked of the VM (resolve.py)
     src_ip: str
-    dst_mac: str
+    dst_mac: str | None             # None: the next hop's, asked as the VM
     dst_ip: str
     count: int = 3
     interval: float = 0.2
     timeout: float = 1.0
+    gateway: str | None = None      # the next hop, for an off-subnet destination
 
     @property
     def duration(self) -> float:
@@ -120,6 +123,7 @@ class Probe:
     due: float | None = None        # the probe's next deadline
     blocked: bool = False           # waiting for the echo rate limit
     stored: bool = True             # kept with the results once done (a monitor keeps its own)
+    outcome: str | None = None      # a verdict before any echo: the addresses did not resolve
 
     @property
     def received(self) -> int:
@@ -129,6 +133,8 @@ class Probe:
     def verdict(self) -> str | None:
         if self.state != DONE:
             return None
+        if self.outcome is not None:
+            return self.outcome
         received = self.received
         if received == len(self.echoes):
             return 'reachable'
@@ -197,6 +203,8 @@ class Prober:
         self._blocked: collections.deque[Probe] = collections.deque()
         self.trace: Trace | None = None      # one at a time
         self._traces: collections.deque[Probe] = collections.deque()
+        self.resolver = Resolver(self.bridges, settings, self.counters)
+        self.woken = False
 
     # --- switches ------------------------------------------------------------------
 
@@ -247,14 +255,49 @@ class Prober:
                              % (format_dpid(request.dpid), request.in_port))
 
     def _start(self, request: ProbeRequest, now: float, store: bool) -> Probe:
-        bridge = self.bridges[request.dpid]
         self.counters['probes_started'] += 1
         probe = Probe(id=secrets.token_hex(6), request=request, created_at=now,
                       round_at=now, mark_value=self.settings.dscp, stored=store)
-        self._wire(probe)
         self.running[probe.id] = probe
-        self._catch(probe, bridge, now)
+        self._resolve(probe, now)
         return probe
+
+    def _resolve(self, probe: Probe, now: float) -> None:
+        """Find the MACs the request left out (resolve.py), then start the echoes."""
+        request = probe.request
+        if request.src_mac is None:
+            self.resolver.resolve(request.dpid, request.in_port, request.src_ip, None, now,
+                                  lambda mac, t: self._resolved(probe, 'src_mac', mac, t))
+        elif request.dst_mac is None:
+            self.resolver.resolve(request.dpid, request.in_port,
+                                  request.gateway or request.dst_ip,
+                                  (request.src_mac, request.src_ip), now,
+                                  lambda mac, t: self._resolved(probe, 'dst_mac', mac, t))
+        else:
+            self._wire(probe)
+            self._catch(probe, self.bridges[request.dpid], now)
+
+    def _resolved(self, probe: Probe, name: str, mac: str | None, now: float) -> None:
+        if probe.state != RUNNING:
+            return
+        if mac is None:
+            request = probe.request
+            if name == 'src_mac':
+                probe.outcome = 'source-not-answering'
+                detail = ('%s did not answer an ARP probe for its own address out of port %d'
+                          % (request.src_ip, request.in_port))
+            else:
+                probe.outcome = 'next-hop-unresolved'
+                detail = ('no ARP reply for %s to %s, asked as the source VM from port %d'
+                          % (request.gateway or request.dst_ip, request.src_ip,
+                             request.in_port))
+            probe.broken_at = {'direction': 'request', 'dpid': format_dpid(request.dpid),
+                               'table': None, 'flow': None, 'reason': probe.outcome,
+                               'detail': detail}
+            self._finish(probe, DONE, now)
+            return
+        probe.request = dataclasses.replace(probe.request, **{name: mac})
+        self._resolve(probe, now)
 
     def _catch(self, probe: Probe, bridge: Bridge, now: float) -> None:
         request = probe.request
@@ -333,6 +376,9 @@ class Prober:
         """A PacketIn; the probe it answered, if it answered one."""
         bridge = self.bridges.get(dpid)
         caught = bridge and bridge.catch_of(msg)
+        if bridge is not None and self.resolver.packet_in(dpid, msg, caught, now):
+            self.woken = True       # a probe may go on: the shim runs tick() at once
+            return None
         if self.trace is not None and self.trace.packet_in(dpid, msg, caught, now):
             self.counters['packet_ins'] += 1
             self.counters['trace_packet_ins'] += 1
@@ -400,6 +446,7 @@ class Prober:
             if self.trace.done:
                 self._trace_done(now)
         deadlines = [bridge.expire(now) for bridge in self.bridges.values()]
+        deadlines.append(self.resolver.tick(now))
         if self.trace is not None:
             deadlines.append(due)
         if self._timers:

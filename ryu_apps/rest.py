@@ -98,7 +98,9 @@ APP = 'probe_app'
 LOG = logging.getLogger(__name__)
 DEFAULTS = {'count': 3, 'interval': 0.2, 'timeout': 1.0, 'wait': False}
 PAIR_FIELDS = {'dpid', 'in_port', 'src_mac', 'src_ip', 'dst_mac', 'dst_ip'}
-FIELDS = PAIR_FIELDS | set(DEFAULTS)
+# A probe may leave the MACs out: the app asks the network (resolve.py).
+REQUIRED = {'dpid', 'in_port', 'src_ip', 'dst_ip'}
+FIELDS = PAIR_FIELDS | {'gateway'} | set(DEFAULTS)
 MAC = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
 HEX_DPID = re.compile(r'^(0x)?[0-9a-f]{1,16}$')
 OFPP_LOCAL = 0xfffffffe
@@ -135,8 +137,10 @@ def _seconds(body: dict, name: str, high: float) -> float:
     return float(value)
 
 
-def _mac(body: dict, name: str) -> str:
+def _mac(body: dict, name: str, optional: bool = False) -> str | None:
     value = body[name]
+    if value is None and optional:
+        return None             # the app finds it (resolve.py)
     if not isinstance(value, str) or not MAC.match(value.lower()):
         raise _bad('%s: must be a MAC address like 02:00:00:00:00:01' % name)
     if int(value[:2], 16) & 1:
@@ -216,17 +220,20 @@ def _fields(body, allowed: set, required: set) -> dict:
     return body
 
 
-def _pair(body: dict) -> dict:
+def _pair(body: dict, macs_optional: bool = False) -> dict:
     """The addresses of a probe: dpid, in_port (number or name), both MACs and IPs."""
     return dict(dpid=parse_dpid(body['dpid']), in_port=_in_port(body),
-                src_mac=_mac(body, 'src_mac'), src_ip=_ipv4(body, 'src_ip'),
-                dst_mac=_mac(body, 'dst_mac'), dst_ip=_ipv4(body, 'dst_ip'))
+                src_mac=_mac(body, 'src_mac', macs_optional), src_ip=_ipv4(body, 'src_ip'),
+                dst_mac=_mac(body, 'dst_mac', macs_optional), dst_ip=_ipv4(body, 'dst_ip'))
 
 
 def _request(body: dict, bridges: dict, settings: Settings) -> ProbeRequest:
     """One probe's fields, validated and normalised, its port resolved (400 or 404)."""
-    body = dict(DEFAULTS, **_fields(body, FIELDS, PAIR_FIELDS))
-    fields = dict(_pair(body), count=_int(body, 'count', 1, settings.max_count),
+    body = dict(DEFAULTS, **_fields(body, FIELDS, REQUIRED))
+    body = dict({'src_mac': None, 'dst_mac': None, 'gateway': None}, **body)
+    fields = dict(_pair(body, macs_optional=True),
+                  gateway=None if body['gateway'] is None else _ipv4(body, 'gateway'),
+                  count=_int(body, 'count', 1, settings.max_count),
                   interval=_seconds(body, 'interval', settings.max_timeout),
                   timeout=_seconds(body, 'timeout', settings.max_timeout))
     fields['in_port'] = _port_of(fields['dpid'], fields['in_port'], bridges)

@@ -1,0 +1,156 @@
+"""Addresses the operator did not give: MACs found by asking the network, as the VM would.
+
+A probe request may leave out `src_mac`, `dst_mac` or both. Before its echoes go out:
+
+* **the source VM's own MAC**: an ARP probe (RFC 5227: sender IP 0.0.0.0, so it claims
+  no address and no neighbour entry changes) for the VM's IP, sent out of its port
+  straight to it; its reply is addressed to our own MAC (APP_MAC), taken by a flow of
+  ours in table 0 that matches only that MAC. No answer: `source-not-answering`, which
+  also says the VM is not alive at L2.
+* **the next hop's MAC** (the destination's, or the `gateway`'s): an ARP request injected
+  as the source VM, from its port, through the bridge's pipeline, as the VM's own would
+  be; the reply is copied to us by a copy catch over the flows that deliver to the VM's
+  port, and delivered to the VM as it would have been. No answer: `next-hop-unresolved`.
+
+Answers are kept CACHE_SECONDS, keyed by (dpid, port, IP). Like the rest of the core,
+this has no event loop: `tick(now)` sends what is due and gives the next deadline.
+"""
+import socket
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ryu_apps import packet
+from ryu_apps.bridge import Bridge, Catch
+
+CACHE_SECONDS = 30.0
+TRIES = 4
+TRY_EVERY = 0.25          # seconds between ARP requests of one lookup
+READY_TIMEOUT = 5.0       # for the switch to confirm our flows
+
+
+def app_mac(controller_id: int) -> str:
+    """Our own MAC for the source ARP probes' replies: locally administered, unicast,
+    and ours alone (it carries the controller id)."""
+    return '0a:72:70:00:%02x:%02x' % (controller_id >> 8, controller_id & 0xff)
+
+
+@dataclass(eq=False)
+class Lookup:
+    dpid: int
+    in_port: int
+    ip: str
+    as_vm: tuple[str, str] | None       # (MAC, IP) we ask as; None: ask the VM itself
+    started: float
+    waiters: list[Callable] = field(default_factory=list)
+    catch: Catch | None = None          # next hop: the copy catch of the replies
+    index: int | None = None            # source: our flow's cookie index
+    ready_at: float | None = None       # source: when our flow is live
+    tries: int = 0
+    next_at: float = 0.0
+
+
+class Resolver:
+    """Every lookup in flight, and the answers of the last CACHE_SECONDS."""
+
+    def __init__(self, bridges: dict[int, Bridge], settings, counters):
+        self.bridges, self.settings, self.counters = bridges, settings, counters
+        self.mac = app_mac(settings.controller_id)
+        self.cache: dict[tuple[int, int, str], tuple[str, float]] = {}
+        self.lookups: dict[tuple, Lookup] = {}
+
+    def resolve(self, dpid: int, in_port: int, ip: str, as_vm: tuple[str, str] | None,
+                now: float, done: Callable[[str | None, float], None]) -> None:
+        """done(MAC or None, now) once the answer is known: at once if cached."""
+        key = (dpid, in_port, ip, as_vm)
+        cached = self.cache.get(key[:3])
+        if cached and cached[1] > now:
+            self.counters['resolved_cached'] += 1
+            done(cached[0], now)
+            return
+        lookup = self.lookups.get(key)
+        if lookup is None:
+            lookup = self.lookups[key] = Lookup(dpid, in_port, ip, as_vm, now)
+            self._arm(lookup, now)
+        lookup.waiters.append(done)
+
+    def _arm(self, lookup: Lookup, now: float) -> None:
+        bridge = self.bridges[lookup.dpid]
+        if lookup.as_vm is None:
+            lookup.index = bridge.reserve_index()
+            bridge.answer_watch(lookup.index, lookup.in_port, self.mac)
+            lookup.ready_at = now + self.settings.catch_settle
+        else:
+            mac, ip = lookup.as_vm
+            lookup.catch = bridge.catch(lookup.in_port, dict(
+                eth_type=0x0806, arp_op=2, eth_dst=mac, arp_tpa=ip, arp_spa=lookup.ip),
+                now + READY_TIMEOUT + TRIES * TRY_EVERY, now, copy=True)
+        lookup.next_at = now
+
+    def tick(self, now: float) -> float | None:
+        deadlines = []
+        for key, lookup in list(self.lookups.items()):
+            bridge = self.bridges.get(lookup.dpid)
+            if bridge is None:
+                self._end(key, lookup, None, now)
+                continue
+            ready = lookup.ready_at if lookup.catch is None else lookup.catch.ready_at
+            if ready is None or ready > now:
+                if now - lookup.started > READY_TIMEOUT or (
+                        lookup.catch is not None and lookup.catch.error):
+                    self._end(key, lookup, None, now)
+                else:
+                    deadlines.append(ready if ready is not None else now + TRY_EVERY)
+                continue
+            if lookup.catch is not None and not lookup.catch.shadows:
+                self._end(key, lookup, None, now)     # no flow delivers to the VM's port
+                continue
+            if lookup.next_at <= now:
+                if lookup.tries == TRIES:
+                    self._end(key, lookup, None, now)
+                    continue
+                self._ask(bridge, lookup)
+                lookup.tries += 1
+                lookup.next_at = now + TRY_EVERY
+            deadlines.append(lookup.next_at)
+        return min(deadlines, default=None)
+
+    def _ask(self, bridge: Bridge, lookup: Lookup) -> None:
+        self.counters['arp_requests'] += 1
+        target = socket.inet_aton(lookup.ip)
+        if lookup.as_vm is None:       # to the VM itself, out of its port
+            bridge.send_out(lookup.in_port, packet.arp_request(
+                packet.mac_bytes(self.mac), None, target))
+        else:                          # as the VM, into the pipeline
+            mac, ip = lookup.as_vm
+            bridge.inject(lookup.in_port, packet.arp_request(
+                packet.mac_bytes(mac), socket.inet_aton(ip), target))
+
+    def packet_in(self, dpid: int, msg, caught, now: float) -> bool:
+        """Whether the PacketIn was an answer to one of our lookups (taken, then)."""
+        for key, lookup in list(self.lookups.items()):
+            if lookup.dpid != dpid:
+                continue
+            ours = (caught is not None and caught[0] is lookup.catch) if lookup.catch else (
+                self.bridges[dpid].is_watch(msg, lookup.index))
+            if not ours:
+                continue
+            self.counters['packet_ins'] += 1
+            arp = packet.parse_arp(msg.data)
+            if arp is not None and arp.op == 2 and socket.inet_ntoa(arp.spa) == lookup.ip:
+                mac = ':'.join('%02x' % b for b in arp.sha)
+                self.cache[key[:3]] = (mac, now + CACHE_SECONDS)
+                self._end(key, lookup, mac, now)
+            return True
+        return False
+
+    def _end(self, key: tuple, lookup: Lookup, mac: str | None, now: float) -> None:
+        del self.lookups[key]
+        bridge = self.bridges.get(lookup.dpid)
+        if bridge is not None:
+            if lookup.catch is not None:
+                bridge.release(lookup.catch, now)
+            if lookup.index is not None:
+                bridge.free_index(lookup.index)
+        self.counters['resolved' if mac else 'unresolved'] += 1
+        for done in lookup.waiters:
+            done(mac, now)

@@ -1,0 +1,95 @@
+"""Probes that give only dpid, in_port, src_ip and dst_ip (and a gateway off the subnet),
+on real OVS: the app finds the MACs as the VM would, every verdict agrees with the
+tenant's own ping, no neighbour entry in any VM takes a wrong value, and a tenant's ping
+running meanwhile loses nothing."""
+import re
+import subprocess
+
+import pytest
+
+from test_topologies import app, bring_up  # noqa: F401 (fixture)
+from topologies.lab import missing_requirements
+
+pytestmark = pytest.mark.skipif(missing_requirements() is not None,
+                                reason=missing_requirements() or '')
+PROBE = dict(count=2, interval=0.1, timeout=1.0)
+
+
+def bare(network, src: str, dst_ip: str, **extra) -> dict:
+    """A probe body with no MAC at all."""
+    vm = network.vms()[src]
+    return dict(dpid='%016x' % vm.dpid, in_port=vm.port_no, src_ip=vm.ip, dst_ip=dst_ip,
+                **PROBE, **extra)
+
+
+def ping(network, src: str, ip: str) -> str:
+    output = network.run(src, ['ping', '-n', '-q', '-c', '2', '-i', '0.2', '-W', '1', ip],
+                         check=False, timeout=30)
+    found = re.search(r'(\d+) received', output)    # none: "Network is unreachable"
+    received = int(found.group(1)) if found else 0
+    return {2: 'reachable', 0: 'unreachable'}.get(received, 'partial')
+
+
+def wrong_neighbours(network) -> list[tuple]:
+    """Neighbour entries of the VMs whose MAC is not the address's true one."""
+    vms = network.vms()
+    truth = {vm.ip: vm.mac for vm in vms.values()}
+    wrong = []
+    for name in vms:
+        for line in network.run(name, ['ip', '-4', 'neigh', 'show']).splitlines():
+            fields = line.split()
+            if 'lladdr' in fields:
+                ip, mac = fields[0], fields[fields.index('lladdr') + 1]
+                if ip in truth and truth[ip] != mac:
+                    wrong.append((name, ip, mac, truth[ip]))
+    return wrong
+
+
+def test_a_probe_with_no_mac_finds_both_and_agrees_with_the_tenants_ping(request, app):
+    network = bring_up(request, app, 'flat', prefix='r')
+    vms = network.vms()
+    tenant = subprocess.Popen(
+        ['ip', 'netns', 'exec', network.netns('vm2'), 'ping', '-n', '-i', '0.02', '-c', '100',
+         vms['vm1'].ip], stdout=subprocess.PIPE, text=True)
+    try:
+        result = app.probe(**bare(network, 'vm1', vms['vm2'].ip))
+        again = app.probe(**bare(network, 'vm1', vms['vm2'].ip))     # from the cache
+        output = tenant.communicate(timeout=60)[0]
+    finally:
+        tenant.kill()
+    assert result['verdict'] == 'reachable', result
+    assert (result['request']['src_mac'], result['request']['dst_mac']) == (
+        vms['vm1'].mac, vms['vm2'].mac)
+    assert again['verdict'] == 'reachable' and again['request'] == result['request']
+    assert ping(network, 'vm1', vms['vm2'].ip) == 'reachable'
+    assert '100 packets transmitted, 100 received, 0% packet loss' in output, output
+    assert wrong_neighbours(network) == []
+    counters = app.get('/probe/stats')['counters']
+    assert counters['resolved'] == 2 and counters['resolved_cached'] == 2
+
+
+def test_a_silent_source_and_an_unresolved_next_hop_are_their_own_verdicts(request, app):
+    network = bring_up(request, app, 'flat', prefix='r')
+    vms = network.vms()
+    result = app.probe(**bare(network, 'vm1', '10.0.0.99'))        # nobody has it
+    assert result['verdict'] == 'next-hop-unresolved', result
+    assert result['broken_at']['reason'] == 'next-hop-unresolved'
+    assert result['sent'] == 0
+    assert ping(network, 'vm1', '10.0.0.99') == 'unreachable'
+    network.run('vm2', ['ip', 'link', 'set', 'eth0', 'down'])
+    result = app.probe(**bare(network, 'vm2', vms['vm1'].ip))
+    assert result['verdict'] == 'source-not-answering', result
+    assert ping(network, 'vm2', vms['vm1'].ip) == 'unreachable'
+    assert wrong_neighbours(network) == []
+
+
+def test_an_off_subnet_destination_goes_through_the_gateways_mac(request, app):
+    network = bring_up(request, app, 'routed', prefix='r')
+    vms = network.vms()
+    result = app.probe(**bare(network, 'vm1', vms['vm3'].ip, gateway='10.1.0.1'))
+    assert result['verdict'] == 'reachable', result
+    router = network.state['next_hops']['r1']['10.1.0.0/24']
+    assert result['request']['dst_mac'] == router
+    assert result['request']['gateway'] == '10.1.0.1'
+    assert ping(network, 'vm1', vms['vm3'].ip) == 'reachable'
+    assert wrong_neighbours(network) == []
