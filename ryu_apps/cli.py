@@ -24,10 +24,15 @@ CHUNK = 50              # pairs per POST /probe/batch
 WORKERS = 8             # batches in flight: at most CHUNK * WORKERS probes of ours at once
 BUSY_RETRY = 0.5        # seconds between tries when the app answers 429
 BUSY_GIVE_UP = 60.0
-OUTCOMES = ('reachable', 'unreachable', 'partial', 'error', 'waiting')
-CELLS = {'reachable': 'ok', 'unreachable': '--', 'partial': '~', 'error': '!', 'waiting': '..'}
+# Verdicts of a probe that sent no echo: an address the app was to find (resolve.py) got
+# no ARP reply, from the source VM itself or from the next hop.
+UNRESOLVED = ('source-not-answering', 'next-hop-unresolved')
+OUTCOMES = ('reachable', 'unreachable', 'partial') + UNRESOLVED + ('error', 'waiting')
+SOMETIMES = UNRESOLVED + ('waiting',)   # in legends and tables only when there are some
+CELLS = {'reachable': 'ok', 'unreachable': '--', 'partial': '~', 'error': '!', 'waiting': '..',
+         'source-not-answering': 'x', 'next-hop-unresolved': '?'}
 COLOURS = {'reachable': '32', 'unreachable': '31', 'partial': '33', 'error': '1;35',
-           'waiting': '2'}
+           'waiting': '2', 'source-not-answering': '31', 'next-hop-unresolved': '31'}
 CLEAR = '\033[H\033[2J'
 OFPP_LOCAL = 0xfffffffe
 
@@ -150,7 +155,8 @@ def pair_outcome(pair: dict) -> str:
 
 
 def ping_status(probe: dict) -> int:
-    """ping's exit status: 0 if any reply came, 1 if none, 2 if the probe did not end done."""
+    """ping's exit status: 0 if any reply came, 1 if none (an unresolved address too: no
+    echo went out), 2 if the probe did not end done."""
     if probe['state'] != 'done':
         return 2
     return 0 if probe['received'] else 1
@@ -162,8 +168,8 @@ def format_broken(broken: dict | None) -> list[str]:
         return []
     if broken.get('reason') is None and broken.get('dpid') is None:
         return ['broken at: unknown: %s' % broken.get('detail')]
-    lines = ['broken at: %s on %s table %s: %s' % (broken['direction'], broken['dpid'],
-                                                  broken['table'], broken['reason'])]
+    lines = ['broken at: %s on %s%s: %s' % (broken['direction'], broken['dpid'],
+                                           _table(broken, ' table %s'), broken['reason'])]
     if broken.get('detail') and broken['detail'] != broken['reason']:
         lines.append('  detail: %s' % broken['detail'])
     flow = broken.get('flow')
@@ -173,21 +179,41 @@ def format_broken(broken: dict | None) -> list[str]:
     return lines
 
 
+def _table(broken: dict, form: str) -> str:
+    """The table a path broke in, in `form`; nothing when it broke in none (an address
+    that did not resolve: no packet went through a table)."""
+    return '' if broken.get('table') is None else form % broken['table']
+
+
 def broken_summary(broken: dict | None) -> str:
     """Where a path broke, in one short phrase."""
     if not broken:
         return '-'
     if broken.get('dpid') is None:
         return 'unknown'
-    return '%s %s t%s %s' % (broken['direction'], broken['dpid'], broken['table'],
-                             broken['reason'])
+    return '%s %s%s %s' % (broken['direction'], broken['dpid'], _table(broken, ' t%s'),
+                           broken['reason'])
 
 
-def format_ping(probe: dict) -> list[str]:
-    """A finished probe as Linux ping prints its run."""
+def ping_header(request: dict, found=()) -> str:
+    """PING's line: destination (via the gateway, if one was asked for its MAC), source,
+    port and switch; each MAC the app found (`found`: the request's fields the CLI left
+    out) in parentheses after its IP, as ping shows a name's address."""
+    def mac(name):
+        return ' (%s)' % request[name] if name in found and request.get(name) else ''
+    via = ''
+    if 'dst_mac' in found and request.get('gateway'):
+        via = ' via %s' % request['gateway']
+    dst = request['dst_ip'] + (via + mac('dst_mac') if via else mac('dst_mac'))
+    return 'PING %s from %s%s port %s on %s' % (dst, request['src_ip'], mac('src_mac'),
+                                                request['in_port'], request['dpid'])
+
+
+def format_ping(probe: dict, found=()) -> list[str]:
+    """A finished probe as Linux ping prints its run. `found`: the MAC fields the request
+    left out, for the app to find; the header shows what it found."""
     request, dst = probe['request'], probe['request']['dst_ip']
-    lines = ['PING %s from %s port %s on %s' % (dst, request['src_ip'], request['in_port'],
-                                                request['dpid'])]
+    lines = [ping_header(request, found)]
     lines += ['from %s: seq=%d time=%s ms' % (dst, seq, ms(reply['rtt_ms']))
               for seq, reply in enumerate(probe['replies'], 1)]
     loss = probe['loss']
@@ -203,6 +229,8 @@ def format_ping(probe: dict) -> list[str]:
     if probe['state'] != 'done':
         lines.append('state: %s%s' % (probe['state'],
                                       ': %s' % probe['error'] if probe.get('error') else ''))
+    elif probe['verdict'] in UNRESOLVED:
+        lines.append('verdict: %s, no echo sent' % probe['verdict'])
     elif probe['verdict'] != 'reachable':
         lines.append('verdict: %s' % probe['verdict'])
     return lines + format_broken(probe.get('broken_at'))
@@ -240,15 +268,15 @@ def count_outcomes(outcomes) -> dict[str, int]:
 
 
 def format_monitors(monitors: list[dict]) -> list[str]:
+    """A row per monitor, a column per outcome (an unresolved address's only if a pair
+    has it)."""
     if not monitors:
         return ['no monitors']
-    rows = []
-    for monitor in monitors:
-        counts = count_outcomes(pair_outcome(p) for p in monitor['pairs'])
-        rows.append([monitor['name'], len(monitor['pairs']), '%gs' % monitor['interval']]
-                    + [counts[o] for o in OUTCOMES])
-    return format_table(['NAME', 'PAIRS', 'INTERVAL', 'REACHABLE', 'UNREACHABLE', 'PARTIAL',
-                         'ERROR', 'WAITING'], rows)
+    counts = [count_outcomes(pair_outcome(p) for p in m['pairs']) for m in monitors]
+    columns = [o for o in OUTCOMES if o not in UNRESOLVED or any(c[o] for c in counts)]
+    rows = [[m['name'], len(m['pairs']), '%gs' % m['interval']] + [c[o] for o in columns]
+            for m, c in zip(monitors, counts)]
+    return format_table(['NAME', 'PAIRS', 'INTERVAL'] + [o.upper() for o in columns], rows)
 
 
 def ago(when: float | None, now: float) -> str:
@@ -311,7 +339,7 @@ def format_matrix(names: list[str], cells: dict[tuple[str, str], str], width: in
 
 
 def format_legend(outcomes, colour: bool = False) -> str:
-    shown = [o for o in OUTCOMES if o != 'waiting' or o in set(outcomes)]
+    shown = [o for o in OUTCOMES if o not in SOMETIMES or o in set(outcomes)]
     return '  '.join('%s %s' % (paint(CELLS[o], o, colour), o) for o in shown)
 
 
@@ -319,7 +347,7 @@ def format_summary(outcomes: list[str], elapsed: float | None = None) -> str:
     counts = count_outcomes(outcomes)
     words = [plural(len(outcomes), 'pair'), '%d reachable' % counts['reachable'],
              '%d unreachable' % counts['unreachable']]
-    words += ['%d %s' % (counts[o], o) for o in ('partial', 'error', 'waiting') if counts[o]]
+    words += ['%d %s' % (counts[o], o) for o in OUTCOMES[2:] if counts[o]]
     if elapsed is not None:
         words.append('%.1f s' % elapsed)
     return ', '.join(words)
@@ -359,15 +387,16 @@ ENDPOINT_FIELD = {'dpid': ('src', 'dpid'), 'in_port': ('src', 'in_port'),
 
 def mesh_plan(data, count: int | None, interval: float | None,
               timeout: float | None) -> tuple[list[dict], dict]:
-    """The endpoints of a mesh file (named: `name`, else the ip) and the probes' timing."""
+    """The endpoints of a mesh file (named: `name`, else the ip) and the probes' timing.
+    An endpoint may leave out its `mac`: the app finds it (POST /probe/batch allows it)."""
     spec = data if isinstance(data, dict) else {'endpoints': data}
     endpoints = spec.get('endpoints')
     if not isinstance(endpoints, list) or len(endpoints) < 2:
         raise CliError('endpoints: must be a list of at least 2 endpoints')
     named = []
     for i, endpoint in enumerate(endpoints):
-        missing = sorted({'dpid', 'in_port', 'mac', 'ip'} - set(endpoint)) if isinstance(
-            endpoint, dict) else ['dpid, in_port, mac, ip']
+        missing = sorted({'dpid', 'in_port', 'ip'} - set(endpoint)) if isinstance(
+            endpoint, dict) else ['dpid, in_port, ip']
         if missing:
             raise CliError('endpoints[%d].%s: missing' % (i, ', '.join(missing)))
         named.append(dict(endpoint, name=str(endpoint.get('name') or endpoint['ip']), index=i))
@@ -382,10 +411,15 @@ def mesh_plan(data, count: int | None, interval: float | None,
 
 
 def mesh_pairs(endpoints: list[dict], timing: dict) -> list[tuple[dict, dict, dict]]:
-    """(src, dst, probe request) for every ordered pair."""
-    return [(a, b, dict(timing, dpid=a['dpid'], in_port=a['in_port'], src_mac=a['mac'],
-                        src_ip=a['ip'], dst_mac=b['mac'], dst_ip=b['ip']))
-            for a in endpoints for b in endpoints if a is not b]
+    """(src, dst, probe request) for every ordered pair; an endpoint's MAC only if its
+    entry has one (else the app finds it: the source's, and the destination's as the
+    source asks for it)."""
+    def request(a, b):
+        macs = {name: e['mac'] for name, e in (('src_mac', a), ('dst_mac', b))
+                if e.get('mac') is not None}
+        return dict(timing, dpid=a['dpid'], in_port=a['in_port'], src_ip=a['ip'],
+                    dst_ip=b['ip'], **macs)
+    return [(a, b, request(a, b)) for a in endpoints for b in endpoints if a is not b]
 
 
 def mesh_error(message: str, chunk: list[tuple[dict, dict, dict]]) -> str:
@@ -463,13 +497,23 @@ def port_arg(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
-def cmd_ping(args) -> int:
+def ping_body(args) -> dict:
+    """The POST /probe/probes body: a MAC left out is not sent (the app finds it), nor a
+    gateway not given."""
     body = dict(dpid=args.dpid, in_port=args.port, src_mac=args.src_mac, src_ip=args.src_ip,
-                dst_mac=args.dst_mac, dst_ip=args.dst_ip, count=args.count,
-                interval=args.interval, timeout=args.timeout, wait=True)
+                dst_mac=args.dst_mac, dst_ip=args.dst_ip, gateway=args.gateway,
+                count=args.count, interval=args.interval, timeout=args.timeout, wait=True)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def cmd_ping(args) -> int:
+    if args.gateway and args.dst_mac:
+        raise CliError('--gateway: only without --dst-mac (the app asks the gateway for the '
+                       'MAC that --dst-mac gives)')
+    body = ping_body(args)
     length = wait_for(args.count, args.interval, args.timeout)
     probe = finished(args.url, http(args.url, 'POST', '/probe/probes', body, length)[1], length)
-    show(args, probe, format_ping(probe))
+    show(args, probe, format_ping(probe, [m for m in ('src_mac', 'dst_mac') if m not in body]))
     if probe['state'] != 'done':
         print('ryu-probe: probe %s ended %s: %s' % (probe['id'], probe['state'], probe['error']),
               file=sys.stderr)
@@ -564,8 +608,7 @@ def cmd_watch(args) -> int:
 
 EXAMPLES = '''examples:
   ryu-probe switches
-  ryu-probe ping --dpid 0000000000000001 --port 1 --src-ip 10.0.0.1 \\
-      --src-mac 02:00:0a:00:00:01 --dst-ip 10.0.0.2 --dst-mac 02:00:0a:00:00:02
+  ryu-probe ping --dpid 0000000000000001 --port 1 --src-ip 10.0.0.1 --dst-ip 10.0.0.2
   ryu-probe mesh vms.json --progress
   ryu-probe monitors add tenant-a.json
   ryu-probe monitors show tenant-a
@@ -574,7 +617,16 @@ EXAMPLES = '''examples:
 The API is at --url, else $RYU_PROBE_URL, else %s.
 Exit status: 0 reachable, 1 not (or not all), 2 on error.''' % DEFAULT_URL
 
-PING_EXAMPLES = '''examples:
+PING_EXAMPLES = '''Without --src-mac or --dst-mac the app finds the MAC left out by ARP, as the VM would:
+the source VM's with an RFC 5227 probe (it claims no address), the next hop's (the
+destination's, or with --gateway the router's) with a request from the VM's port. The
+PING line shows each MAC it found after its IP. A source VM that does not answer is
+source-not-answering, a next hop that does not answer next-hop-unresolved: then no
+echo is sent, and the exit status is 1.
+
+examples:
+  ryu-probe ping --dpid 0000000000000001 --port 1 --src-ip 10.0.0.1 --dst-ip 10.0.0.2
+  ryu-probe ping --dpid 1 --port tap1 --src-ip 10.1.0.11 --dst-ip 10.2.0.13 --gateway 10.1.0.1
   ryu-probe ping --dpid 0000000000000001 --port 1 --src-ip 10.0.0.1 \\
       --src-mac 02:00:0a:00:00:01 --dst-ip 10.0.0.2 --dst-mac 02:00:0a:00:00:02
   ryu-probe ping --dpid 1 --port tap1 ... -c 10 -i 0.1 -W 2
@@ -586,6 +638,9 @@ MESH_EXAMPLES = '''FILE is JSON, or - for stdin:
                   "ip": "10.0.0.1", "name": "vm1"}, ...],
    "count": 3, "interval": 0.2, "timeout": 1.0}
 or just the list of endpoints. Every ordered pair is probed, %d pairs per batch.
+An endpoint may leave out "mac" (and "name"): the app finds the MAC by ARP, as a VM on
+the same subnet would; a pair it cannot resolve is "x" (source-not-answering) or "?"
+(next-hop-unresolved).
 
 examples:
   ryu-probe mesh vms.json
@@ -638,10 +693,13 @@ def build_parser() -> argparse.ArgumentParser:
     ping.add_argument('--port', required=True, type=port_arg,
                       help='the source VM\'s port: a number or a port name')
     ping.add_argument('--src-ip', required=True)
-    ping.add_argument('--src-mac', required=True)
+    ping.add_argument('--src-mac', help='the source VM\'s MAC (default: the app asks the VM)')
     ping.add_argument('--dst-ip', required=True)
-    ping.add_argument('--dst-mac', required=True, help='the next hop\'s MAC (the destination '
-                      'VM\'s on the same subnet, else the router\'s)')
+    ping.add_argument('--dst-mac', help='the next hop\'s MAC (the destination VM\'s on the '
+                      'same subnet, else the router\'s; default: the app asks for it, as the '
+                      'source VM)')
+    ping.add_argument('--gateway', metavar='IP', help='the router for an off-subnet '
+                      'destination, whose MAC the app finds (instead of --dst-mac)')
     ping.add_argument('-c', dest='count', type=int, default=3, help='echoes (default 3)')
     ping.add_argument('-i', dest='interval', type=float, default=0.2,
                       help='seconds between echoes (default 0.2)')

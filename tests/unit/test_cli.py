@@ -17,6 +17,13 @@ REQUEST = {'dpid': DPID, 'in_port': 1, 'src_mac': '02:00:0a:00:00:01', 'src_ip':
 DROP = {'direction': 'request', 'dpid': DPID, 'table': 0, 'reason': 'dropped',
         'detail': 'dropped', 'flow': {'table': 0, 'priority': 100, 'cookie': '0x0',
                                       'match': 'eth_type=0x800,ip_proto=1,ipv4_dst=10.0.0.2'}}
+# As the app answers a probe whose MACs it could not find (probes.py: no echo went out).
+UNRESOLVED = {'direction': 'request', 'dpid': DPID, 'table': None, 'flow': None,
+              'reason': 'next-hop-unresolved',
+              'detail': 'no ARP reply for 10.0.0.99 to 10.0.0.1, asked as the source VM from '
+                        'port 1'}
+SILENT = dict(UNRESOLVED, reason='source-not-answering',
+              detail='10.0.0.1 did not answer an ARP probe for its own address out of port 1')
 
 
 def probe(state='done', verdict='reachable', rtts=(0.412, 1.364, 12.34), sent=3, **extra):
@@ -92,10 +99,58 @@ def test_broken_at_of_an_unfinished_walk_says_why():
     assert cli.broken_summary(broken) == 'unknown'
 
 
+def test_ping_header_shows_the_macs_the_app_found_after_their_ips():
+    assert cli.format_ping(probe(), found=['src_mac', 'dst_mac'])[0] == (
+        'PING 10.0.0.2 (02:00:0a:00:00:02) from 10.0.0.1 (02:00:0a:00:00:01) port 1 on '
+        '0000000000000001')
+    assert cli.format_ping(probe(), found=['dst_mac'])[0] == (
+        'PING 10.0.0.2 (02:00:0a:00:00:02) from 10.0.0.1 port 1 on 0000000000000001')
+    assert cli.format_ping(probe())[0] == 'PING 10.0.0.2 from 10.0.0.1 port 1 on 0000000000000001'
+
+
+def test_ping_header_of_an_off_subnet_destination_shows_the_gateway_with_its_mac():
+    routed = dict(REQUEST, dst_ip='10.2.0.3', dst_mac='02:00:0a:01:00:01', gateway='10.1.0.1')
+    assert cli.format_ping(probe(request=routed), found=['src_mac', 'dst_mac'])[0] == (
+        'PING 10.2.0.3 via 10.1.0.1 (02:00:0a:01:00:01) from 10.0.0.1 (02:00:0a:00:00:01) '
+        'port 1 on 0000000000000001')
+
+
+def test_ping_of_an_unresolved_next_hop_says_no_echo_went_out_and_what_was_asked():
+    request = dict(REQUEST, dst_ip='10.0.0.99', dst_mac=None)
+    lines = cli.format_ping(probe(verdict='next-hop-unresolved', rtts=(), sent=0,
+                                  broken_at=UNRESOLVED, request=request),
+                            found=['src_mac', 'dst_mac'])
+    assert lines == [
+        'PING 10.0.0.99 from 10.0.0.1 (02:00:0a:00:00:01) port 1 on 0000000000000001',
+        '',
+        '--- 10.0.0.99 ryu-probe statistics ---',
+        '0 transmitted, 0 received, - loss',
+        'verdict: next-hop-unresolved, no echo sent',
+        'broken at: request on 0000000000000001: next-hop-unresolved',
+        '  detail: no ARP reply for 10.0.0.99 to 10.0.0.1, asked as the source VM from port 1']
+    assert cli.ping_status(probe(verdict='next-hop-unresolved', rtts=(), sent=0)) == 1
+
+
+def test_ping_of_a_source_that_does_not_answer_says_so():
+    request = dict(REQUEST, src_mac=None, dst_mac=None)
+    lines = cli.format_ping(probe(verdict='source-not-answering', rtts=(), sent=0,
+                                  broken_at=SILENT, request=request),
+                            found=['src_mac', 'dst_mac'])
+    assert lines[0] == 'PING 10.0.0.2 from 10.0.0.1 port 1 on 0000000000000001'
+    assert lines[-3:] == [
+        'verdict: source-not-answering, no echo sent',
+        'broken at: request on 0000000000000001: source-not-answering',
+        '  detail: 10.0.0.1 did not answer an ARP probe for its own address out of port 1']
+    assert cli.broken_summary(SILENT) == 'request 0000000000000001 source-not-answering'
+    assert cli.broken_summary(DROP) == 'request 0000000000000001 t0 dropped'
+
+
 @pytest.mark.parametrize('kwargs, status', [
     (dict(), 0),
     (dict(verdict='partial', rtts=(1.0,)), 0),
     (dict(verdict='unreachable', rtts=()), 1),
+    (dict(verdict='source-not-answering', rtts=(), sent=0), 1),
+    (dict(verdict='next-hop-unresolved', rtts=(), sent=0), 1),
     (dict(state='error', verdict=None, rtts=()), 2),
     (dict(state='cancelled', verdict=None, rtts=(1.0,)), 2),
 ])
@@ -137,6 +192,16 @@ def test_monitors_table_counts_each_monitors_pairs_by_outcome():
     assert cli.format_monitors([]) == ['no monitors']
 
 
+def test_monitors_table_has_a_column_for_an_unresolved_address_only_if_a_pair_has_one():
+    monitors = [monitor('a', [pair('vm1', 'vm2'),
+                              pair('vm2', 'vm1', verdict='next-hop-unresolved')])]
+    assert cli.format_monitors(monitors) == [
+        'NAME  PAIRS  INTERVAL  REACHABLE  UNREACHABLE  PARTIAL  NEXT-HOP-UNRESOLVED  ERROR  '
+        'WAITING',
+        'a         2  10s               1            0        0                    1      0  '
+        '      0']
+
+
 def test_monitor_shows_a_row_per_pair_with_its_verdict_and_where_it_broke():
     m = monitor('a', [pair('vm1', 'vm2'),
                       pair('vm2', 'vm1', verdict='unreachable', loss=1.0, broken_at=DROP),
@@ -175,6 +240,23 @@ def test_mesh_matrix_has_sources_as_rows_destinations_as_columns_a_legend_and_a_
         '',
         'ok reachable  -- unreachable  ~ partial  ! error',
         '6 pairs, 3 reachable, 1 unreachable, 1 partial, 1 error, 1.2 s']
+
+
+def test_mesh_matrix_marks_pairs_whose_addresses_did_not_resolve_and_says_so_below():
+    cells = {('vm1', 'vm2'): 'reachable', ('vm1', 'ghost'): 'next-hop-unresolved',
+             ('vm2', 'vm1'): 'reachable', ('vm2', 'ghost'): 'next-hop-unresolved',
+             ('ghost', 'vm1'): 'source-not-answering', ('ghost', 'vm2'): 'source-not-answering'}
+    assert cli.format_mesh(['vm1', 'vm2', 'ghost'], cells, elapsed=2.0) == [
+        '        vm1   vm2 ghost',
+        'vm1            ok     ?',
+        'vm2      ok           ?',
+        'ghost     x     x',
+        '',
+        'ok reachable  -- unreachable  ~ partial  x source-not-answering  '
+        '? next-hop-unresolved  ! error',
+        '6 pairs, 2 reachable, 0 unreachable, 2 source-not-answering, 2 next-hop-unresolved, '
+        '2.0 s']
+    assert cli.mesh_status(list(cells.values())) == 1
 
 
 def test_mesh_matrix_numbers_its_columns_when_the_names_do_not_fit():
@@ -250,7 +332,8 @@ def test_mesh_file_is_an_object_with_timing_or_just_the_list():
 
 @pytest.mark.parametrize('data, message', [
     ({'endpoints': ENDPOINTS[:1]}, 'endpoints: must be a list of at least 2 endpoints'),
-    ([ENDPOINTS[0], {'dpid': DPID, 'ip': '10.0.0.9'}], 'endpoints[1].in_port, mac: missing'),
+    ([ENDPOINTS[0], {'dpid': DPID, 'ip': '10.0.0.9'}], 'endpoints[1].in_port: missing'),
+    ([ENDPOINTS[0], {'in_port': 2, 'mac': '02:00:0a:00:00:02'}], 'endpoints[1].dpid, ip: missing'),
     ([ENDPOINTS[0], ENDPOINTS[0]], 'endpoints: names must be unique'),
 ])
 def test_a_bad_mesh_file_is_an_error_naming_the_endpoint(data, message):
@@ -269,6 +352,19 @@ def test_mesh_probes_every_ordered_pair_from_the_sources_port():
                                dst_ip='10.0.0.1')
 
 
+def test_an_endpoint_without_a_mac_sends_none_for_the_app_to_find():
+    endpoints = [ENDPOINTS[0], {k: v for k, v in ENDPOINTS[1].items() if k != 'mac'},
+                 dict(ENDPOINTS[2], mac=None)]
+    pairs = cli.mesh_pairs(*cli.mesh_plan(endpoints, None, None, None))
+    requests = {(a['name'], b['name']): request for a, b, request in pairs}
+    assert requests[('vm1', 'vm2')] == dict(cli.mesh_plan(ENDPOINTS, None, None, None)[1],
+                                            dpid=DPID, in_port=1, src_mac='02:00:0a:00:00:01',
+                                            src_ip='10.0.0.1', dst_ip='10.0.0.2')
+    assert 'src_mac' not in requests[('vm2', 'vm1')]
+    assert requests[('vm2', 'vm1')]['dst_mac'] == '02:00:0a:00:00:01'
+    assert not {'src_mac', 'dst_mac'} & set(requests[('vm2', 'vm3')])
+
+
 def test_a_batchs_error_is_told_as_the_mesh_files_endpoint_and_field():
     pairs = cli.mesh_pairs(*cli.mesh_plan(ENDPOINTS, None, None, None))
     assert cli.mesh_error('probes[1].dst_mac: bad', pairs) == 'endpoints[2].mac: bad'
@@ -282,6 +378,7 @@ def test_a_batchs_error_is_told_as_the_mesh_files_endpoint_and_field():
 
 PING = ['ping', '--dpid', DPID, '--port', '1', '--src-ip', '10.0.0.1', '--src-mac',
         '02:00:0a:00:00:01', '--dst-ip', '10.0.0.2', '--dst-mac', '02:00:0a:00:00:02']
+BARE = ['ping', '--dpid', DPID, '--port', '1', '--src-ip', '10.0.0.1', '--dst-ip', '10.0.0.2']
 
 
 @pytest.mark.parametrize('argv', [[], ['frobnicate'], PING[:3], PING + ['-c', 'three'],
@@ -295,7 +392,30 @@ def test_help_has_examples(capsys):
     assert cli.main(['--help']) == 0
     assert 'examples:' in capsys.readouterr().out
     assert cli.main(['ping', '--help']) == 0
-    assert 'ryu-probe ping --dpid' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'ryu-probe ping --dpid' in out
+    assert '  ryu-probe ping --dpid 0000000000000001 --port 1 --src-ip 10.0.0.1 --dst-ip ' \
+           '10.0.0.2\n' in out
+    assert '--gateway 10.1.0.1' in out
+
+
+def test_ping_macs_are_optional_and_only_those_given_are_sent():
+    parser = cli.build_parser()
+    assert cli.ping_body(parser.parse_args(BARE)) == {
+        'dpid': DPID, 'in_port': 1, 'src_ip': '10.0.0.1', 'dst_ip': '10.0.0.2', 'count': 3,
+        'interval': 0.2, 'timeout': 1.0, 'wait': True}
+    body = cli.ping_body(parser.parse_args(BARE + ['--src-mac', '02:00:0a:00:00:01',
+                                                   '--gateway', '10.0.0.254']))
+    assert (body['src_mac'], body['gateway']) == ('02:00:0a:00:00:01', '10.0.0.254')
+    assert 'dst_mac' not in body
+    assert cli.ping_body(parser.parse_args(PING)) == dict(REQUEST, wait=True)
+
+
+def test_ping_with_a_gateway_and_a_dst_mac_is_an_error(capsys):
+    assert cli.main(PING + ['--gateway', '10.0.0.254', '--url', free_url()]) == 2
+    assert capsys.readouterr().err == (
+        'ryu-probe: --gateway: only without --dst-mac (the app asks the gateway for the MAC '
+        'that --dst-mac gives)\n')
 
 
 def test_port_is_a_number_or_a_name():
@@ -387,6 +507,26 @@ def test_ping_exits_1_for_an_unreachable_pair_and_prints_json_if_asked(api, caps
     fake.routes = {('POST', '/probe/probes'): [(200, unreachable)]}
     assert cli.main(PING + ['--url', url, '--json']) == 1
     assert json.loads(capsys.readouterr().out) == unreachable
+
+
+def test_ping_without_macs_sends_none_and_shows_the_macs_the_app_found(api, capsys):
+    fake, url = api
+    fake.routes = {('POST', '/probe/probes'): [(200, probe())]}
+    assert cli.main(BARE + ['--url', url]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        'PING 10.0.0.2 (02:00:0a:00:00:02) from 10.0.0.1 (02:00:0a:00:00:01) port 1 on '
+        '0000000000000001')
+    assert not {'src_mac', 'dst_mac', 'gateway'} & set(fake.calls[0][2])
+
+
+def test_ping_of_an_unresolved_next_hop_exits_1(api, capsys):
+    fake, url = api
+    unresolved = probe(verdict='next-hop-unresolved', rtts=(), sent=0, broken_at=UNRESOLVED,
+                       request=dict(REQUEST, dst_ip='10.0.0.99', dst_mac=None))
+    fake.routes = {('POST', '/probe/probes'): [(200, unresolved)]}
+    assert cli.main(BARE + ['--url', url]) == 1
+    out, err = capsys.readouterr()
+    assert 'verdict: next-hop-unresolved, no echo sent' in out.splitlines() and err == ''
 
 
 def test_ping_exits_2_for_a_probe_in_error_saying_why_on_stderr(api, capsys):
