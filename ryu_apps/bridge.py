@@ -35,7 +35,7 @@ from typing import Callable
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
-from ryu_apps import pipeline
+from ryu_apps import icmp, pipeline
 from ryu_apps.options import Settings
 from ryu_apps.pipeline import Flow, Shadow
 
@@ -71,11 +71,7 @@ class Port:
 
 def echo_reply_fields(src_mac: str, src_ip: str, dscp: int | None) -> dict:
     """What a catch of echo replies to a source VM adds to a delivery flow's match."""
-    ours = dict(eth_type=0x0800, ip_proto=1, icmpv4_type=0, icmpv4_code=0,
-                eth_dst=src_mac, ipv4_dst=src_ip)
-    if dscp is not None:
-        ours['ip_dscp'] = dscp
-    return ours
+    return icmp.family(src_ip).reply_fields(src_mac, src_ip, dscp)
 
 
 @dataclass(eq=False)
@@ -462,13 +458,15 @@ class Bridge:
         self._delete_generation(index)
 
     def watch(self, index: int, table: int, icmp_type: int, dscp: int,
-              key: tuple[str, int] | None, add: bool = True) -> None:
+              key: tuple[str, int] | None, add: bool = True,
+              family: icmp.Family = icmp.V4) -> None:
         """A watch: table T, top priority, takes every echo (request 8, reply 0) marked
         `dscp` that a lookup in T meets, in one context (`key`: a field and its value) or
         in any (None, one priority lower), and sends it to us; or (`add` False) its
         removal."""
         self.counters['flow_mods'] += 1
-        fields = dict(eth_type=0x0800, ip_proto=1, icmpv4_type=icmp_type, ip_dscp=dscp)
+        fields = family.match(icmp_type, ip_dscp=dscp)
+        del fields[family.type_field.replace('_type', '_code')]
         if key is not None:
             fields[key[0]] = key[1]
         match = parser.OFPMatch(**fields)
@@ -484,9 +482,10 @@ class Bridge:
                 parser.OFPInstructionMeter(self.settings.meter_id),
                 parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)])))
 
-    def answer_watch(self, index: int, in_port: int, mac: str) -> None:
-        """Table 0, top priority: what arrives on `in_port` addressed to our own `mac` (an
-        answer to a question we asked out of that port) comes to us, and goes no further."""
+    def answer_watch(self, index: int, fields: dict) -> None:
+        """Table 0, top priority: what arrives with `fields` (an answer to a question we
+        asked out of a port: its in_port and what marks it ours) comes to us, and goes no
+        further."""
         self.counters['flow_mods'] += 1
         actions = [parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
                                              controller_id=self.settings.controller_id,
@@ -494,7 +493,7 @@ class Bridge:
         self._ignored.add(self._send(parser.OFPFlowMod(
             None, cookie=self._cookie(index), cookie_mask=ALL_BITS, table_id=0,
             command=ofp.OFPFC_ADD, priority=0xffff, hard_timeout=TRACE_HARD_TIMEOUT,
-            match=parser.OFPMatch(in_port=in_port, eth_dst=mac), instructions=[
+            match=parser.OFPMatch(**fields), instructions=[
                 parser.OFPInstructionMeter(self.settings.meter_id),
                 parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)])))
 

@@ -26,11 +26,10 @@ import collections
 import dataclasses
 import heapq
 import secrets
-import socket
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from ryu_apps import packet, trace
+from ryu_apps import icmp, packet, trace
 from ryu_apps.resolve import Resolver
 from ryu_apps.trace import Trace
 from ryu_apps.bridge import Bridge, Catch, Send
@@ -58,6 +57,12 @@ COVERS = {
 
 def format_dpid(dpid: int) -> str:
     return '%016x' % dpid
+
+
+def parse_reply(data: bytes) -> packet.EchoReply | None:
+    """An echo reply of either IP version, or None."""
+    return next((reply for f in (icmp.V4, icmp.V6)
+                 if (reply := f.parse(data, f.reply_type)) is not None), None)
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,10 @@ class Probe:
     blocked: bool = False           # waiting for the echo rate limit
     stored: bool = True             # kept with the results once done (a monitor keeps its own)
     outcome: str | None = None      # a verdict before any echo: the addresses did not resolve
+
+    @property
+    def family(self) -> icmp.Family:
+        return icmp.family(self.request.src_ip)
 
     @property
     def received(self) -> int:
@@ -391,7 +400,7 @@ class Prober:
         self.counters['packet_ins'] += 1
         probe, echo = self._reply(dpid, msg, now)
         if probe is None:
-            reply = packet.parse_echo_reply(msg.data)
+            reply = parse_reply(msg.data)
             if reply is not None and reply.ident == self.settings.dye:
                 self.counters['late_replies'] += 1   # a retransmitted echo's twin, say
             else:
@@ -407,7 +416,7 @@ class Prober:
 
     def _reply(self, dpid: int, msg, now: float) -> tuple[Probe | None, Echo | None]:
         """The probe (and the echo, unless it is a duplicate) that a PacketIn answers."""
-        reply = packet.parse_echo_reply(msg.data)
+        reply = parse_reply(msg.data)
         if reply is None or reply.ident != self.settings.dye:
             return None, None
         found = self._outstanding.get((dpid, reply.seq))
@@ -661,8 +670,8 @@ class Prober:
         """Pack the probe's addresses once: its echo requests, and what a reply carries."""
         request, dye, token = probe.request, self.settings.dye, probe.token
         src_mac, dst_mac = packet.mac_bytes(request.src_mac), packet.mac_bytes(request.dst_mac)
-        src_ip, dst_ip = socket.inet_aton(request.src_ip), socket.inet_aton(request.dst_ip)
-        mark = self.settings.dscp
-        probe.frame = lambda seq, dscp=mark: packet.echo_request(
+        src_ip, dst_ip = packet.ip_bytes(request.src_ip), packet.ip_bytes(request.dst_ip)
+        mark, build = self.settings.dscp, probe.family.build
+        probe.frame = lambda seq, dscp=mark: build(
             src_mac, dst_mac, src_ip, dst_ip, dye, seq, token, dscp)
         probe.reply_from = (dst_ip, src_ip, src_mac)

@@ -2,20 +2,23 @@
 
 A probe request may leave out `src_mac`, `dst_mac` or both. Before its echoes go out:
 
-* **the source VM's own MAC**: an ARP probe (RFC 5227: sender IP 0.0.0.0, so it claims
-  no address and no neighbour entry changes) for the VM's IP, sent out of its port
-  straight to it; its reply is addressed to our own MAC (APP_MAC), taken by a flow of
-  ours in table 0 that matches only that MAC. No answer: `source-not-answering`, which
-  also says the VM is not alive at L2.
-* **the next hop's MAC** (the destination's, or the `gateway`'s): an ARP request injected
-  as the source VM, from its port, through the bridge's pipeline, as the VM's own would
-  be; the reply is copied to us by a copy catch over the flows that deliver to the VM's
-  port, and delivered to the VM as it would have been. No answer: `next-hop-unresolved`.
+* **the source VM's own MAC**: a question that claims no address, sent out of its port
+  straight to it: for IPv4 an ARP probe (RFC 5227: sender IP 0.0.0.0), whose reply is
+  addressed to our own MAC (app_mac); for IPv6 a neighbour solicitation from :: (as
+  duplicate address detection sends it), answered to all-nodes. A flow of ours in table
+  0 takes exactly that answer from the VM's port (for IPv6: an advertisement of the
+  VM's own address, for the second it is asked). No answer: `source-not-answering`,
+  which also says the VM is not alive at L2.
+* **the next hop's MAC** (the destination's, or the `gateway`'s): an ARP request or a
+  neighbour solicitation injected as the source VM, from its port, through the bridge's
+  pipeline, as the VM's own would be; the answer is copied to us by a copy catch over
+  the flows that deliver to the VM's port, and delivered to the VM as it would have
+  been. No answer: `next-hop-unresolved`.
 
 Answers are kept CACHE_SECONDS, keyed by (dpid, port, IP). Like the rest of the core,
 this has no event loop: `tick(now)` sends what is due and gives the next deadline.
 """
-import socket
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -77,14 +80,33 @@ class Resolver:
         bridge = self.bridges[lookup.dpid]
         if lookup.as_vm is None:
             lookup.index = bridge.reserve_index()
-            bridge.answer_watch(lookup.index, lookup.in_port, self.mac)
+            bridge.answer_watch(lookup.index, self._own_answer(lookup))
             lookup.ready_at = now + self.settings.catch_settle
         else:
             mac, ip = lookup.as_vm
-            lookup.catch = bridge.catch(lookup.in_port, dict(
-                eth_type=0x0806, arp_op=2, eth_dst=mac, arp_tpa=ip, arp_spa=lookup.ip),
-                now + READY_TIMEOUT + TRIES * TRY_EVERY, now, copy=True)
+            lookup.catch = bridge.catch(lookup.in_port, self._answer(lookup, mac, ip),
+                                        now + READY_TIMEOUT + TRIES * TRY_EVERY, now,
+                                        copy=True)
         lookup.next_at = now
+
+    def _own_answer(self, lookup: Lookup) -> dict:
+        """What the VM's answer about its own address looks like, as it enters its port."""
+        if _v6(lookup.ip):
+            return dict(in_port=lookup.in_port, eth_type=packet.ETH_IPV6,
+                        ip_proto=packet.ICMPV6, icmpv6_type=packet.NEIGHBOR_ADVERTISEMENT,
+                        ipv6_nd_target=lookup.ip)
+        return dict(in_port=lookup.in_port, eth_dst=self.mac, eth_type=packet.ETH_ARP,
+                    arp_spa=lookup.ip)
+
+    @staticmethod
+    def _answer(lookup: Lookup, mac: str, ip: str) -> dict:
+        """What the next hop's answer to the VM carries, where it is delivered."""
+        if _v6(lookup.ip):
+            return dict(eth_type=packet.ETH_IPV6, ip_proto=packet.ICMPV6,
+                        icmpv6_type=packet.NEIGHBOR_ADVERTISEMENT, icmpv6_code=0,
+                        eth_dst=mac, ipv6_dst=ip, ipv6_nd_target=lookup.ip)
+        return dict(eth_type=packet.ETH_ARP, arp_op=packet.ARP_REPLY, eth_dst=mac,
+                    arp_tpa=ip, arp_spa=lookup.ip)
 
     def tick(self, now: float) -> float | None:
         deadlines = []
@@ -115,15 +137,30 @@ class Resolver:
         return min(deadlines, default=None)
 
     def _ask(self, bridge: Bridge, lookup: Lookup) -> None:
-        self.counters['arp_requests'] += 1
-        target = socket.inet_aton(lookup.ip)
+        self.counters['arp_requests' if not _v6(lookup.ip) else 'neighbor_solicitations'] += 1
+        target = packet.ip_bytes(lookup.ip)
         if lookup.as_vm is None:       # to the VM itself, out of its port
-            bridge.send_out(lookup.in_port, packet.arp_request(
-                packet.mac_bytes(self.mac), None, target))
+            frame = (packet.neighbor_solicitation(packet.mac_bytes(self.mac), None, target)
+                     if _v6(lookup.ip) else
+                     packet.arp_request(packet.mac_bytes(self.mac), None, target))
+            bridge.send_out(lookup.in_port, frame)
         else:                          # as the VM, into the pipeline
-            mac, ip = lookup.as_vm
-            bridge.inject(lookup.in_port, packet.arp_request(
-                packet.mac_bytes(mac), socket.inet_aton(ip), target))
+            mac, ip = packet.mac_bytes(lookup.as_vm[0]), packet.ip_bytes(lookup.as_vm[1])
+            frame = (packet.neighbor_solicitation(mac, ip, target) if _v6(lookup.ip)
+                     else packet.arp_request(mac, ip, target))
+            bridge.inject(lookup.in_port, frame)
+
+    @staticmethod
+    def _mac_in(lookup: Lookup, data: bytes) -> str | None:
+        """The MAC an answer gives for the lookup's address, if it is one."""
+        if _v6(lookup.ip):
+            na = packet.parse_neighbor_advertisement(data)
+            ok = na is not None and na.target == packet.ip_bytes(lookup.ip) and na.target_mac
+            return packet.mac_text(na.target_mac) if ok else None
+        arp = packet.parse_arp(data)
+        ok = (arp is not None and arp.op == packet.ARP_REPLY
+              and arp.spa == packet.ip_bytes(lookup.ip))
+        return packet.mac_text(arp.sha) if ok else None
 
     def packet_in(self, dpid: int, msg, caught, now: float) -> bool:
         """Whether the PacketIn was an answer to one of our lookups (taken, then)."""
@@ -135,9 +172,8 @@ class Resolver:
             if not ours:
                 continue
             self.counters['packet_ins'] += 1
-            arp = packet.parse_arp(msg.data)
-            if arp is not None and arp.op == 2 and socket.inet_ntoa(arp.spa) == lookup.ip:
-                mac = ':'.join('%02x' % b for b in arp.sha)
+            mac = self._mac_in(lookup, msg.data)
+            if mac is not None:
                 self.cache[key[:3]] = (mac, now + CACHE_SECONDS)
                 self._end(key, lookup, mac, now)
             return True
@@ -154,3 +190,7 @@ class Resolver:
         self.counters['resolved' if mac else 'unresolved'] += 1
         for done in lookup.waiters:
             done(mac, now)
+
+
+def _v6(ip: str) -> bool:
+    return ipaddress.ip_address(ip).version == 6

@@ -148,18 +148,27 @@ def _mac(body: dict, name: str, optional: bool = False) -> str | None:
     return value.lower()
 
 
-def _ipv4(body: dict, name: str) -> str:
+def _ip(body: dict, name: str) -> str:
+    """A unicast IPv4 or IPv6 address, normalised."""
     value = body[name]
     try:
-        address = ipaddress.IPv4Address(value) if isinstance(value, str) else None
+        address = ipaddress.ip_address(value) if isinstance(value, str) else None
     except ValueError:
         address = None
     if address is None:
-        raise _bad('%s: must be an IPv4 address like 10.0.0.1' % name)
+        raise _bad('%s: must be an IP address like 10.0.0.1 or fd00::1' % name)
     if address.is_multicast or address.is_unspecified or address == ipaddress.IPv4Address(
             '255.255.255.255'):
-        raise _bad('%s: must be a unicast IPv4 address' % name)
+        raise _bad('%s: must be a unicast IP address' % name)
     return str(address)
+
+
+def _same_version(fields: dict, *names: str) -> None:
+    """Every address named has the first one's IP version."""
+    first, version = names[0], ipaddress.ip_address(fields[names[0]]).version
+    for name in names[1:]:
+        if fields[name] is not None and ipaddress.ip_address(fields[name]).version != version:
+            raise _bad('%s: must be IPv%d, as %s is' % (name, version, first))
 
 
 def parse_dpid(value) -> int:
@@ -223,8 +232,8 @@ def _fields(body, allowed: set, required: set) -> dict:
 def _pair(body: dict, macs_optional: bool = False) -> dict:
     """The addresses of a probe: dpid, in_port (number or name), both MACs and IPs."""
     return dict(dpid=parse_dpid(body['dpid']), in_port=_in_port(body),
-                src_mac=_mac(body, 'src_mac', macs_optional), src_ip=_ipv4(body, 'src_ip'),
-                dst_mac=_mac(body, 'dst_mac', macs_optional), dst_ip=_ipv4(body, 'dst_ip'))
+                src_mac=_mac(body, 'src_mac', macs_optional), src_ip=_ip(body, 'src_ip'),
+                dst_mac=_mac(body, 'dst_mac', macs_optional), dst_ip=_ip(body, 'dst_ip'))
 
 
 def _request(body: dict, bridges: dict, settings: Settings) -> ProbeRequest:
@@ -232,10 +241,11 @@ def _request(body: dict, bridges: dict, settings: Settings) -> ProbeRequest:
     body = dict(DEFAULTS, **_fields(body, FIELDS, REQUIRED))
     body = dict({'src_mac': None, 'dst_mac': None, 'gateway': None}, **body)
     fields = dict(_pair(body, macs_optional=True),
-                  gateway=None if body['gateway'] is None else _ipv4(body, 'gateway'),
+                  gateway=None if body['gateway'] is None else _ip(body, 'gateway'),
                   count=_int(body, 'count', 1, settings.max_count),
                   interval=_seconds(body, 'interval', settings.max_timeout),
                   timeout=_seconds(body, 'timeout', settings.max_timeout))
+    _same_version(fields, 'src_ip', 'dst_ip', 'gateway')
     fields['in_port'] = _port_of(fields['dpid'], fields['in_port'], bridges)
     return ProbeRequest(**fields)
 
@@ -287,6 +297,7 @@ def _label(body: dict, name: str, default: str) -> str:
 
 def _listed(body: dict) -> Target:
     pair = _pair(_fields(body, PAIR_FIELDS | {'name'}, PAIR_FIELDS))
+    _same_version(pair, 'src_ip', 'dst_ip')
     src, dst = pair['src_ip'], pair['dst_ip']
     return Target(name=_label(body, 'name', '%s->%s' % (src, dst)), src=src, dst=dst, **pair)
 
@@ -294,7 +305,7 @@ def _listed(body: dict) -> Target:
 def _endpoint(body: dict) -> dict:
     body = _fields(body, ENDPOINT_FIELDS, ENDPOINT_FIELDS - {'name'})
     return dict(dpid=parse_dpid(body['dpid']), in_port=_in_port(body), mac=_mac(body, 'mac'),
-                ip=_ipv4(body, 'ip'), name=_label(body, 'name', body['ip']))
+                ip=_ip(body, 'ip'), name=_label(body, 'name', body['ip']))
 
 
 def _mesh(endpoints: list[dict]) -> list[Target]:
@@ -345,6 +356,12 @@ def parse_monitor(body, settings: Settings, bridges: dict | None,
             del entry['src'], entry['dst']
     else:
         endpoints = _each(items, kind, _endpoint)
+        for i, endpoint in enumerate(endpoints):
+            try:
+                _same_version({'mesh[0].ip': endpoints[0]['ip'], 'ip': endpoint['ip']},
+                              'mesh[0].ip', 'ip')
+            except ProbeError as error:
+                raise _bad('mesh[%d].%s' % (i, error)) from None
         names = [e['name'] for e in endpoints]
         if len(set(names)) != len(names):
             raise _bad('mesh: endpoint names must be unique')

@@ -24,7 +24,7 @@ in one direction is seen the first time only.
 """
 from dataclasses import dataclass, field
 
-from ryu_apps import packet, pipeline
+from ryu_apps import pipeline
 from ryu_apps.bridge import Bridge, Catch
 from ryu_apps.options import Settings
 
@@ -35,7 +35,6 @@ MAX_SECONDS = 15.0
 # A deleted watch may still take packets for a moment (the datapath's cached flows):
 # an echo taken again where it was seen already is sent again, this many times at most.
 MAX_RESENDS = 6
-KINDS = {packet.ECHO_REQUEST: 'request', packet.ECHO_REPLY: 'reply'}
 # The reason of a broken_at, by what the last flow seen did (see REASONS in rest.py).
 REASON = {'dropped': 'dropped', 'no-flow': 'no-flow', 'controller': 'to-controller',
           'group': 'left-on-port'}
@@ -77,6 +76,10 @@ class Trace:
     def dscp(self) -> int:
         return self.settings.trace_dscp
 
+    @property
+    def family(self):
+        return self.probe.family
+
     def start(self, now: float) -> None:
         """Read every bridge's flow table that we have not read just now."""
         for bridge in self.bridges.values():
@@ -98,8 +101,9 @@ class Trace:
             self._flows[dpid] = list(bridge.flows)
             for table in sorted({f.table for f in bridge.flows} | {0}):
                 for key in [None] + watch_keys(bridge, table):
-                    for kind in KINDS:
-                        bridge.watch(index, table, kind, self.dscp, key)
+                    for kind in self.family.kinds():
+                        bridge.watch(index, table, kind, self.dscp, key,
+                                     family=self.family)
                         self._live.add((dpid, table, kind, key))
             self._barriers.add((dpid, bridge.barrier()))
         self._catch = self.bridges[request.dpid].acquire(
@@ -137,8 +141,8 @@ class Trace:
         if self.done or dpid not in self._indexes:
             return False
         echo = None
-        for kind in KINDS:
-            echo = packet.parse_echo(msg.data, kind)
+        for kind in self.family.kinds():
+            echo = self.family.parse(msg.data, kind)
             if echo is not None:
                 break
         probe = self.probe
@@ -170,7 +174,7 @@ class Trace:
         self._resends = 0
         flow = pipeline.replay(self._flows[dpid], msg.table_id, fields)
         kind, arg = pipeline.effect(flow, fields)
-        direction = KINDS[echo.icmp_type]
+        direction = self.family.kinds()[echo.icmp_type]
         self.path.append(step(direction, dpid, msg.table_id, flow, fields, kind, arg, elapsed))
         self._observed.append((direction, dpid, msg.table_id, flow, fields, kind, arg))
         if len(self.path) >= MAX_STAGES:
@@ -181,7 +185,8 @@ class Trace:
         # this table in that context from now on, and to be seen in the others.
         for watch in {hit, (dpid, table, icmp, None)} & self._live:
             self._live.discard(watch)
-            bridge.watch(self._indexes[dpid], table, icmp, self.dscp, watch[3], add=False)
+            bridge.watch(self._indexes[dpid], table, icmp, self.dscp, watch[3], add=False,
+                         family=self.family)
         self._barriers.add((dpid, bridge.barrier()))
         return True
 

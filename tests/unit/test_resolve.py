@@ -120,3 +120,21 @@ def test_a_tenants_own_arp_reply_copied_to_us_is_the_true_answer_too():
     prober.packet_in(switch.dpid, packet_in(bytes(other), catch.cookie), t)
     assert probe.request.dst_mac is None
     assert probe.state == 'running'
+
+
+def test_two_sources_asked_out_of_one_port_at_once_each_get_their_own_answer():
+    prober = Prober(SETTINGS)
+    switch = Switch(prober)
+    real = prober.start(request(src_mac=None, count=1), now=0.0)
+    ghost = prober.start(request(src_mac=None, src_ip='10.0.0.9', count=1), now=0.0)
+    t = run(prober, switch, 0.0, 0.05)
+    watches = [m for m in switch.of_type(parser.OFPFlowMod) if m.table_id == 0
+               and dict(m.match.items()).get('eth_dst') == app_mac(SETTINGS.controller_id)]
+    assert len({str(m.match) for m in watches}) == 2      # one flow each: neither replaces
+    asked = next(a for _, a in arps(switch) if a.pdst == '10.0.0.1')
+    cookie = next(m.cookie for m in watches
+                  if dict(m.match.items()).get('arp_spa') == '10.0.0.1')
+    answer(switch, asked, VM1, t, cookie)
+    run(prober, switch, t, TRIES * TRY_EVERY + 0.5)
+    assert real.request.src_mac == VM1
+    assert ghost.verdict == 'source-not-answering'
