@@ -16,6 +16,10 @@ dials (state `switch_addresses`).
 A topology with `ovn` commands gets its own OVN: NB and SB ovsdb-servers and ovn-northd
 in the root namespace (unix sockets only, files `ovn-*` in the instance's dir), and on
 each `ovn_chassis` host an ovn-controller on that host's OVS, which creates br-int.
+
+An interface with an `ip6` gets IPv6 back (veths start without it), quietly
+(netns.QUIET_IPV6), and its address `nodad`; a node whose commands turned IPv4
+forwarding on forwards IPv6 too.
 """
 import concurrent.futures
 import contextlib
@@ -36,8 +40,8 @@ from dataclasses import asdict, dataclass
 from topologies import nets
 from topologies.controller import RYU_MANAGER, free_port, listening
 from topologies.model import OVN, Bridge, Host, Node, Probe, Run, Topology
-from topologies.netns import (Namespace, disable_tx_checksum, iproute, mac_for_ip, netns_cmd,
-                              run, veth_pair)
+from topologies.netns import (Namespace, disable_tx_checksum, enable_ipv6, iproute, mac_for_ip,
+                              netns_cmd, run, sysctl, veth_pair)
 from topologies.ovs import OvsInstance, pid_dead, terminate
 
 RUN_ROOT = os.environ.get('RYU_PROBE_RUN_DIR', '/run/ryu-probe')
@@ -175,6 +179,7 @@ class VmInfo:
     port_name: str
     mac: str
     ip: str                 # without prefix
+    ip6: str | None = None  # IPv6, without prefix; None: IPv4 only
 
 
 class Network:
@@ -217,26 +222,49 @@ class Network:
         return [(host, bridge, dpid) for host, bridges in self.state['hosts'].items()
                 for bridge, (dpid, probed) in bridges.items() if probed]
 
-    def body(self, probe: Probe, **extra) -> dict:
-        """The POST /probe/probes body for a probe of this topology."""
+    def body(self, probe: Probe, family: int = 4, **extra) -> dict:
+        """The POST /probe/probes body for a probe of this topology: between the two VMs'
+        IPv4 addresses, or with family=6 their IPv6 ones (pass `probe.family` for the
+        probe's own). Family 4 by default, whatever the probe's: the app speaks IPv4 only
+        (issue 9)."""
+        if family not in (4, 6):
+            raise ValueError('family %r: 4 or 6' % (family,))
         src, dst = self.state['vms'][probe.src], self.state['vms'][probe.dst]
+        key = 'ip' if family == 4 else 'ip6'
+        for vm in (src, dst) if family == 6 else ():
+            if not vm.get(key):
+                raise TopologyError('%s has no IPv%d address in %s' % (vm['name'], family,
+                                                                     self.topology.name))
         dst_mac = dst['mac']
         if probe.via:
-            dst_mac = _next_hop(self.state['next_hops'][probe.via], src)
+            dst_mac = _next_hop(self.state['next_hops'][probe.via], src, src[key])
         return dict(dpid='%016x' % src['dpid'], in_port=src['port_no'], src_mac=src['mac'],
-                    src_ip=src['ip'], dst_mac=dst_mac, dst_ip=dst['ip'], **extra)
+                    src_ip=src[key], dst_mac=dst_mac, dst_ip=dst[key], **extra)
 
 
-def _next_hop(hops: dict[str, str], src: dict) -> str:
-    """The MAC of the via node's interface on the source's subnet, else on its bridge
-    (a router can have several interfaces on one bridge, on different VLANs)."""
+def _next_hop(hops: dict[str, str], src: dict, address: str | None = None) -> str:
+    """The MAC of the via node's interface on the subnet of the source's `address` (its
+    IPv4 one by default), else on its bridge (a router can have several interfaces on
+    one bridge, on different VLANs)."""
+    address = address or src['ip']
     for where, mac in hops.items():
         try:
-            if ipaddress.ip_address(src['ip']) in ipaddress.ip_network(where):
+            if ipaddress.ip_address(address) in ipaddress.ip_network(where):
                 return mac
-        except ValueError:
+        except (TypeError, ValueError):
             pass   # a HOST/BRIDGE key, or a source without an address
     return hops[src['host'] + '/' + src['bridge']]
+
+
+def _ipv6_route(route: str) -> bool:
+    """Whether `ip route add ROUTE` is an IPv6 route: it names an IPv6 address or prefix."""
+    for word in route.split():
+        try:
+            if ipaddress.ip_network(word, strict=False).version == 6:
+                return True
+        except ValueError:
+            pass
+    return False
 
 
 # --- up and down --------------------------------------------------------------------
@@ -580,19 +608,29 @@ class _Builder:
             disable_tx_checksum(iface.name, ns.name)
             if iface.ip and not iface.dhcp:
                 iproute('addr', 'add', iface.ip, 'dev', iface.name, netns=ns.name)
+            if iface.ip6:
+                enable_ipv6(iface.name, ns.name)
+                iproute('-6', 'addr', 'add', iface.ip6, 'dev', iface.name, 'nodad', netns=ns.name)
             port_no = self.ovs[host].add_port(bridge, host_if, tag=iface.tag)
             hops = self.next_hops.setdefault(node.name, {})
             hops[iface.bridge] = mac
-            if iface.ip:
-                hops[str(ipaddress.ip_interface(iface.ip).network)] = mac
+            for cidr in (iface.ip, iface.ip6):
+                if cidr:
+                    hops[str(ipaddress.ip_interface(cidr).network)] = mac
             if node.vm and i == 0:
                 dpid, _ = self.hosts_state[host][bridge]
+                address6 = str(ipaddress.ip_interface(iface.ip6).ip) if iface.ip6 else None
                 self.vms[node.name] = asdict(VmInfo(node.name, host, bridge, dpid, port_no,
-                                                    host_if, mac, address))
+                                                    host_if, mac, address, address6))
         for route in node.routes:
-            iproute('route', 'add', *route.split(), netns=ns.name)
+            iproute(*(['-6'] if _ipv6_route(route) else []), 'route', 'add', *route.split(),
+                    netns=ns.name)
         for argv in node.commands:
             run(argv, netns=ns.name)
+        # a router forwards IPv6 too: where its commands turned IPv4 forwarding on
+        if any(iface.ip6 for iface in node.ifaces) and sysctl('net.ipv4.ip_forward',
+                                                              netns=ns.name) == '1':
+            sysctl('net.ipv6.conf.all.forwarding', '1', ns.name)
 
     def _flows(self, host: str, bridge: Bridge) -> None:
         path = os.path.join(self.dir, host, '%s.flows' % bridge.name)

@@ -9,7 +9,7 @@ stand in for port numbers in flows (`in_port=vm1`). With OVN, `ovn-nbctl`/`ovn-s
 run anywhere reach the instance's own databases, `ovn-appctl -t ovn-controller` on a
 chassis its ovn-controller, and `OVN` (`Run(OVN, ...)`) is the central's place.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 
@@ -64,6 +64,9 @@ class Iface:
     tag: int | None = None            # access VLAN of its OVS port
     name: str = 'eth0'
     dhcp: bool = False                # get the address with dhclient instead of setting it
+    # IPv6 address (CIDR, in fd00::/8), set statically (nodad) even with dhcp=True;
+    # without it IPv6 stays off on the interface
+    ip6: str | None = None
 
 
 @dataclass
@@ -71,7 +74,8 @@ class Node:
     """A namespace on the bridges: a VM, a router, a NAT gateway, a DHCP server..."""
     name: str
     ifaces: list[Iface]
-    routes: list[str] = field(default_factory=list)       # `ip route add` arguments
+    # `ip route add` arguments; `ip -6 route add` when they name an IPv6 address or prefix
+    routes: list[str] = field(default_factory=list)
     commands: list[list[str]] = field(default_factory=list)   # run inside once it is wired
     daemons: list[list[str]] = field(default_factory=list)    # long-running, inside
     vm: bool = True                   # a probe endpoint, listed by `show`
@@ -114,13 +118,20 @@ class Probe:
     source's subnet (else on its bridge) is the next hop (a router), so its MAC is the
     probe's dst_mac. `broken`: where an unreachable probe breaks. `ping`: the tenant's
     own kernel ping between the two must agree with `expect` (False for a probe no tenant
-    ping can make, such as one sent to the wrong next hop)."""
+    ping can make, such as one sent to the wrong next hop). `family`: 4, or 6 for a probe
+    between the two VMs' IPv6 addresses (`Iface.ip6`)."""
     src: str
     dst: str
     expect: str = 'reachable'
     via: str | None = None
     broken: Broken | None = None
     ping: bool = True
+    family: int = 4
+
+
+def ipv6(probes: list[Probe]) -> list[Probe]:
+    """The same probes between the same VMs' IPv6 addresses, expecting the same."""
+    return [replace(probe, family=6) for probe in probes]
 
 
 @dataclass
@@ -152,7 +163,7 @@ class Topology:
 # --- the usual faults, each turning `probe` unreachable ------------------------------
 
 def _unreachable(probe: Probe, broken: Broken | None = None) -> Probe:
-    return Probe(probe.src, probe.dst, 'unreachable', probe.via, broken, probe.ping)
+    return replace(probe, expect='unreachable', broken=broken)
 
 
 def no_answer(bridge: str, table: int = 0) -> Broken:

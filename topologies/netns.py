@@ -2,7 +2,8 @@
 
 A *VM* is a namespace holding one veth end named ``eth0`` (with a MAC and an IPv4
 address); the other end sits in the OVS instance's namespace as an OVS port. IPv6 is
-disabled on every veth we create so that captures only show the traffic a test sends.
+disabled on every veth we create so that captures only show the traffic a test sends;
+`enable_ipv6` turns it back on, quietly, for an interface that gets an IPv6 address.
 """
 from __future__ import annotations
 
@@ -106,6 +107,38 @@ def entered(netns: str | None):
 def disable_ipv6(ifname: str, netns: str | None = None) -> None:
     with entered(netns), open(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "w") as f:
         f.write("1")
+
+
+def sysctl(name: str, value: str | None = None, netns: str | None = None) -> str:
+    """A sysctl of `netns` (`net.ipv4.ip_forward`), set to `value` if given; its value."""
+    path = "/proc/sys/" + name.replace(".", "/")
+    with entered(netns):
+        if value is not None:
+            with open(path, "w") as f:
+                f.write(value)
+        with open(path) as f:
+            return f.read().strip()
+
+
+# IPv6 on a VM's interface, kept quiet: no DAD (addresses go on `nodad`), no router
+# solicitations sent nor advertisements heeded, and MLD's unsolicited reports sent within
+# milliseconds rather than over seconds, so none of its own IPv6 packets shows up later,
+# while a test watches a bridge or another controller.
+QUIET_IPV6 = {"accept_dad": "0", "accept_ra": "0", "router_solicitations": "0",
+              "mldv1_unsolicited_report_interval": "10",
+              "mldv2_unsolicited_report_interval": "10"}
+
+
+def enable_ipv6(ifname: str, netns: str | None = None) -> None:
+    """Turn IPv6 back on for `ifname` (veth_pair turned it off), quietly (QUIET_IPV6).
+
+    If IPv6 is off namespace-wide (`all.disable_ipv6=1`, inherited from a host that has it
+    off), it is turned on there first, which turns it on for every interface of `netns`.
+    """
+    if sysctl("net.ipv6.conf.all.disable_ipv6", netns=netns) != "0":
+        sysctl("net.ipv6.conf.all.disable_ipv6", "0", netns)
+    for key, value in (*QUIET_IPV6.items(), ("disable_ipv6", "0")):
+        sysctl(f"net.ipv6.conf.{ifname}.{key}", value, netns)
 
 
 def disable_tx_checksum(ifname: str, netns: str | None = None) -> None:

@@ -24,6 +24,11 @@ from topologies.lab import missing_requirements
 pytestmark = pytest.mark.skipif(missing_requirements() is not None,
                                 reason=missing_requirements() or '')
 FAULTS = [(name, fault) for name in engine.names() for fault in sorted(engine.load(name).faults)]
+IPV6_SKIP = 'the app does not speak IPv6 yet (issue 9)'
+# every topology's IPv4 probes; its IPv6 ones (Probe.family 6) apart, skipped for now
+MATRIX = [pytest.param(name, 4, id=name) for name in engine.names()] + [
+    pytest.param(name, 6, id=name + '-ipv6', marks=pytest.mark.skip(reason=IPV6_SKIP))
+    for name in engine.names() if any(p.family == 6 for p in engine.load(name).probes)]
 PROBE = dict(count=2, interval=0.1, timeout=1.0)
 OURS = re.compile(r'cookie=0x72797570[0-9a-f]{4}7270')   # the app's flows, any catch
 
@@ -92,24 +97,28 @@ def wrong_broken(network, probe, result) -> tuple | None:
 
 def kernel_ping(network, probe) -> str:
     """What the tenant's own ping from the probe's source to its destination says."""
+    dst = network.vms()[probe.dst]
+    address = ['-6', dst.ip6] if probe.family == 6 else [dst.ip]
     output = network.run(probe.src, ['ping', '-n', '-q', '-c', '3', '-i', '0.2', '-W', '1',
-                                     network.vms()[probe.dst].ip], check=False, timeout=30)
+                                     *address], check=False, timeout=30)
     received = int(re.search(r'(\d+) received', output).group(1))
     return {3: 'reachable', 0: 'unreachable'}.get(received, 'partial')
 
 
-def probe_all(app, network, probes) -> list[tuple]:
+def probe_all(app, network, probes, family: int = 4) -> list[tuple]:
     def one(probe):
-        result = app.probe(**network.body(probe, **PROBE))
+        result = app.probe(**network.body(probe, family=family, **PROBE))
         return (probe.src, probe.dst, probe.expect), result['verdict'], result
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         return list(pool.map(one, probes))
 
 
-@pytest.mark.parametrize('name', engine.names())
-def test_topology_probes_get_expected_verdicts_without_harming_tenant_traffic(request, app, name):
+@pytest.mark.parametrize('name, family', MATRIX)
+def test_topology_probes_get_expected_verdicts_without_harming_tenant_traffic(request, app, name,
+                                                                             family):
     network = bring_up(request, app, name)
     topology = network.topology
+    probes = [p for p in topology.probes if p.family == family]
     baseline = all_flows(network)
     ping = None
     if topology.tenant_ping:
@@ -119,7 +128,7 @@ def test_topology_probes_get_expected_verdicts_without_harming_tenant_traffic(re
             ['ip', 'netns', 'exec', network.netns(src), 'ping', '-n', '-e', '111', '-i', '0.05',
              '-c', '60', network.vms()[dst].ip], stdout=subprocess.PIPE, text=True)
     try:
-        results = probe_all(app, network, topology.probes)
+        results = probe_all(app, network, probes, family)
         output = ping.communicate(timeout=60)[0] if ping else ''
     finally:
         if ping:
@@ -128,13 +137,13 @@ def test_topology_probes_get_expected_verdicts_without_harming_tenant_traffic(re
              if verdict != pair[2]]
     assert not wrong
     broken = [wrong_broken(network, probe, result)
-              for probe, (_, _, result) in zip(topology.probes, results)]
+              for probe, (_, _, result) in zip(probes, results)]
     assert [b for b in broken if b] == []
     if ping:
         assert '60 packets transmitted, 60 received, 0% packet loss' in output, output
         assert 'DUP!' not in output, output
     assert all_flows(network) == baseline
-    truth = [(p.src, p.dst, p.expect, kernel_ping(network, p)) for p in topology.probes if p.ping]
+    truth = [(p.src, p.dst, p.expect, kernel_ping(network, p)) for p in probes if p.ping]
     assert [t for t in truth if t[2] != t[3]] == []
 
 
@@ -204,5 +213,6 @@ def test_two_topologies_up_at_once_on_one_app(request, app):
     flat, vlan = bring_up(request, app, 'flat'), bring_up(request, app, 'vlan')
     assert not {d for _, _, d in flat.probed_bridges()} & {d for _, _, d in vlan.probed_bridges()}
     for network in (flat, vlan):
-        results = probe_all(app, network, network.topology.probes)
-        assert [verdict for _, verdict, _ in results] == [p.expect for p in network.topology.probes]
+        probes = [p for p in network.topology.probes if p.family == 4]   # IPv6: IPV6_SKIP
+        results = probe_all(app, network, probes)
+        assert [verdict for _, verdict, _ in results] == [p.expect for p in probes]

@@ -62,7 +62,9 @@ def gateway(vm: str) -> str:
 TOPOLOGY = Topology(
     name='faucet',
     description="A bridge run by FAUCET: two VLANs, FAUCET's router between them, an "
-                'ICMP-dropping port ACL; the probe app beside it as a second controller.',
+                'ICMP-dropping port ACL; the probe app beside it as a second controller. '
+                "IPv4 only: IPv6 VIPs would add FAUCET's ipv6_fib table and renumber the "
+                "tables after it, which the IPv4 probes' broken_at name.",
     diagram='''
         FAUCET 1.10 (its own process)          probe app
                         \\                      /

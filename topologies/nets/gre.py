@@ -9,9 +9,11 @@ endpoint, and checks that OVS learned it (`ovs-appctl tnl/neigh/show`).
 The MTU is 1500 everywhere, so a VM's full-size packet does not fit the tunnel (GRE adds
 42 bytes with the VLAN tag, VXLAN 54) and is dropped without an ICMP error (ovs-vswitchd
 logs "Message too long"). Probes are small and do not notice.
+
+The VMs have IPv6 addresses too (fd00:0:0:1::N/64); the underlay stays IPv4.
 """
 from topologies.model import (Bridge, Fault, Host, Iface, Link, Node, Port,
-                              Probe, Run, Topology, link_down, no_answer, sg_drop,
+                              Probe, Run, Topology, ipv6, link_down, no_answer, sg_drop,
                               vlan_changed)
 
 ENDPOINTS = {'hv1': '172.16.0.1', 'hv2': '172.16.0.2'}
@@ -25,6 +27,7 @@ DIAGRAM = '''
                                 {tun:>6} ~~~~~ {tun:<6}      {kind}, a trunk: carries VLAN tags
                                   :          :
                      172.16.0.1 br-phy === br-phy 172.16.0.2    underlay (veth), not probed
+    IPv6: vmN fd00:0:0:1::N/64
 '''
 
 
@@ -47,6 +50,12 @@ def warm_up() -> list[Run]:
 def tunnelled(kind: str) -> Topology:
     """Two hypervisors whose br-int are joined by a `kind` tunnel over br-phy."""
     tunnel = kind + '0'
+    probes = [Probe('vm1', 'vm3'), Probe('vm3', 'vm1'),
+              Probe('vm2', 'vm4'), Probe('vm4', 'vm2'),
+              # another VLAN: flooded on VLAN 10 over the trunk, last seen on the far side
+              Probe('vm1', 'vm2', 'unreachable', broken=no_answer('hv2/br-int')),
+              Probe('vm1', 'vm4', 'unreachable', broken=no_answer('hv2/br-int')),
+              Probe('vm3', 'vm2', 'unreachable', broken=no_answer('hv1/br-int'))]
     hosts = [Host(host, [
         Bridge('br-int', dpid=2 * i + 1, ports=[
             Port(tunnel, kind, {'remote_ip': ENDPOINTS[peer]})]),
@@ -59,15 +68,11 @@ def tunnelled(kind: str) -> Topology:
         diagram=DIAGRAM.format(tun=tunnel, kind=kind.upper()),
         hosts=hosts,
         links=[Link('hv1/br-phy', 'hv2/br-phy')],
-        nodes=[Node(vm, [Iface(host + '/br-int', '10.0.0.%d/24' % n, tag=tag)])
+        nodes=[Node(vm, [Iface(host + '/br-int', '10.0.0.%d/24' % n, tag=tag,
+                               ip6='fd00:0:0:1::%d/64' % n)])
                for n, (vm, host, tag) in enumerate(VMS, 1)],
         setup=warm_up(),
-        probes=[Probe('vm1', 'vm3'), Probe('vm3', 'vm1'),
-                Probe('vm2', 'vm4'), Probe('vm4', 'vm2'),
-                # another VLAN: flooded on VLAN 10 over the trunk, last seen on the far side
-                Probe('vm1', 'vm2', 'unreachable', broken=no_answer('hv2/br-int')),
-                Probe('vm1', 'vm4', 'unreachable', broken=no_answer('hv2/br-int')),
-                Probe('vm3', 'vm2', 'unreachable', broken=no_answer('hv1/br-int'))],
+        probes=probes + ipv6(probes),
         faults={
             'tunnel-removed': Fault('the %s port of hv1/br-int deleted' % tunnel,
                                     [Run('hv1', ['ovs-vsctl', 'del-port', 'br-int', tunnel])],

@@ -9,9 +9,17 @@ flow table changes with traffic. `setup` therefore first warms the underlay (OVS
 the remote endpoint only from ARP replies it sees on br-phy), then makes every MAC cross
 the tunnel: every flow br-tun will learn is there before a baseline is taken, and the same
 traffic later re-learns it with the same text (only its hard_age changes).
+
+IPv6: each VM also has fd00:0:0:1::N/64 (N its IPv4 host number), set statically (dnsmasq
+serves DHCPv4 only). br-int guards it as the agent does (install_icmpv6_na_spoofing_
+protection): a VM port's neighbour advertisements go to table 24 and pass only for the
+port's own addresses, its fixed IP and its EUI-64 link-local one; vm4's security group
+drops ICMPv6 echo requests as it drops ICMP ones, and lets neighbour discovery through.
 """
+import ipaddress
+
 from topologies.model import (Bridge, Broken, Fault, Host, Iface, Link, Node, Port,
-                              Probe, Run, Topology, link_down, no_answer, vlan_changed)
+                              Probe, Run, Topology, ipv6, link_down, no_answer, vlan_changed)
 
 VLAN, VNI = 1, 0x64                   # the network's hypervisor-local VLAN and its VXLAN id
 LEARN_COOKIE = '0xb8a7772eecbcd5b8'   # of the flows br-tun learns in table 20 (seed 001)
@@ -23,10 +31,26 @@ NO_ICMP = 'vm4'                       # its security group has no ICMP rule
 SG_DROPPED = Broken('request', 'hv2/br-int', 'dropped', 60)
 DHCP_IP = '10.0.0.2'
 WARM_UP = [('vm1', 'vm3'), ('vm2', 'vm3'), ('qdhcp', 'vm3'), ('vm4', 'vm1')]   # pings
+PROBES = [Probe('vm1', 'vm3'), Probe('vm3', 'vm1'), Probe('vm1', 'vm2'),
+          Probe('vm4', 'vm1'),
+          Probe('vm1', 'vm4', 'unreachable', broken=SG_DROPPED),
+          Probe('vm3', 'vm4', 'unreachable', broken=SG_DROPPED)]
 
 
 def mac(vm: str) -> str:
     return 'fa:16:3e:00:00:' + VMS[vm][1].split('.')[-1]
+
+
+def ip6(vm: str) -> str:
+    return 'fd00:0:0:1::' + VMS[vm][1].split('.')[-1]
+
+
+def link_local(mac_address: str) -> str:
+    """The EUI-64 link-local address the kernel gives an interface with this MAC."""
+    octets = bytearray(int(octet, 16) for octet in mac_address.split(':'))
+    octets[0] ^= 0x02
+    eui64 = bytes(octets[:3]) + b'\xff\xfe' + bytes(octets[3:])
+    return str(ipaddress.IPv6Address(b'\xfe\x80' + bytes(6) + eui64))
 
 
 def tunnel(remote: str) -> str:
@@ -37,6 +61,11 @@ def tunnel(remote: str) -> str:
 def icmp_drop(vm: str, match: str = '') -> str:
     """A security group without an ICMP rule on `vm`'s port, where the firewall sits."""
     return f'table=60,priority=50,icmp,{match}nw_dst={VMS[vm][1]},actions=drop'
+
+
+def icmp6_echo_drop(vm: str) -> str:
+    """The same for ICMPv6: echo requests only (neighbour discovery is always let in)."""
+    return f'table=60,priority=50,icmp6,icmp_type=128,ipv6_dst={ip6(vm)},actions=drop'
 
 
 def br_int_flows(host: str) -> list[str]:
@@ -53,9 +82,13 @@ def br_int_flows(host: str) -> list[str]:
             flows += [f'table=0,priority=10,arp,{port},actions=goto_table:24',
                       f'table=0,priority=9,{port},actions=goto_table:25',
                       f'table=24,priority=2,arp,{port},arp_spa={ip},actions=goto_table:25',
-                      f'table=25,priority=2,{port},dl_src={mac(vm)},actions=goto_table:60']
+                      f'table=25,priority=2,{port},dl_src={mac(vm)},actions=goto_table:60',
+                      # neighbour advertisements: only for the port's own addresses
+                      f'table=0,priority=10,icmp6,icmp_type=136,{port},actions=goto_table:24',
+                      *[f'table=24,priority=2,icmp6,icmp_type=136,{port},nd_target={target},'
+                        'actions=goto_table:25' for target in (ip6(vm), link_local(mac(vm)))]]
     if VMS[NO_ICMP][0] == host:   # echo requests only: replies to its own pings get in
-        flows.append(icmp_drop(NO_ICMP, 'icmp_type=8,'))
+        flows += [icmp_drop(NO_ICMP, 'icmp_type=8,'), icmp6_echo_drop(NO_ICMP)]
     return flows
 
 
@@ -119,20 +152,19 @@ TOPOLOGY = Topology(
   qdhcp .2 -+  VLAN 1           |                      |           VLAN 1    (no ICMP in)
                         br-phy 172.16.0.1 ---- br-phy 172.16.0.2
   10.0.0.0/24: the VMs lease their addresses from dnsmasq in qdhcp
+  IPv6, static: fd00:0:0:1::/64, the same host numbers (vm1 fd00:0:0:1::11)
 ''',
     hosts=[hypervisor(host) for host in UNDERLAY],
     links=[Link('hv1/br-phy', 'hv2/br-phy')],
     nodes=[Node('qdhcp', [Iface('hv1/br-int', DHCP_IP + '/24', mac='fa:16:3e:00:00:02',
                                 tag=VLAN)], daemons=[DNSMASQ], vm=False),
-           *[Node(vm, [Iface(host + '/br-int', ip + '/24', mac=mac(vm), tag=VLAN, dhcp=True)])
+           *[Node(vm, [Iface(host + '/br-int', ip + '/24', mac=mac(vm), tag=VLAN, dhcp=True,
+                             ip6=ip6(vm) + '/64')])
              for vm, (host, ip) in VMS.items()]],
     setup=[*[Run(host, argv) for host, peer in (('hv1', 'hv2'), ('hv2', 'hv1'))
              for argv in (['ip', 'neigh', 'flush', 'dev', 'br-phy'], ping(UNDERLAY[peer]))],
            *[Run(src, ping(VMS[dst][1])) for src, dst in WARM_UP]],
-    probes=[Probe('vm1', 'vm3'), Probe('vm3', 'vm1'), Probe('vm1', 'vm2'),
-            Probe('vm4', 'vm1'),
-            Probe('vm1', 'vm4', 'unreachable', broken=SG_DROPPED),
-            Probe('vm3', 'vm4', 'unreachable', broken=SG_DROPPED)],
+    probes=PROBES + ipv6(PROBES),
     faults={
         'sg-drop': Fault('ICMP to vm3 dropped at its port (a security group)',
                          [Run('hv2', ['ovs-ofctl', 'add-flow', 'br-int', icmp_drop('vm3')])],
