@@ -17,6 +17,12 @@ from topologies.engine import Network, VmInfo
 SEED_FILTER = 'icmp and src host %s and dst host %s and icmp[4:2]=111'
 
 
+# Room for the whole mesh in one batch and a long tenant-impact probe; the echo rate
+# limit raised so that throughput measures the app and the switches, not the limit.
+OVERRIDES = {'max_active_probes': 5000, 'max_count': 10000, 'max_echo_rate': 20000}
+CONFIG = '[probe]\n' + ''.join('%s = %s\n' % item for item in OVERRIDES.items())
+
+
 @dataclass(frozen=True)
 class Sizes:
     original: int           # probes of the original method, each way
@@ -25,11 +31,24 @@ class Sizes:
     mesh: tuple[int, ...]   # VM counts of the full meshes
     memory: tuple[int, ...]  # finished probes at which RSS is read
     settle: int             # new-catch probes per catch_settle (bench/settle.py)
+    # section 9 (bench/monitor.py): a mesh monitor of the first monitor_vms VMs at
+    # monitor_interval, measured over monitor_rounds intervals (at least monitor_window
+    # s); then the bound: monitor_steps, each (monitors of that mesh, their interval)
+    monitor_vms: int
+    monitor_interval: float
+    monitor_rounds: int
+    monitor_window: float
+    monitor_steps: tuple[tuple[int, float], ...]
 
 
 FULL = Sizes(original=10, latency=500, load_seconds=5.0, mesh=(10, 25, 50),
-             memory=(10_000, 100_000), settle=200)
-QUICK = Sizes(original=2, latency=20, load_seconds=1.0, mesh=(10,), memory=(1_000,), settle=20)
+             memory=(10_000, 100_000), settle=200, monitor_vms=50, monitor_interval=10.0,
+             monitor_rounds=3, monitor_window=10.0,
+             monitor_steps=((1, 5.0), (1, 2.5), (1, 1.5), (2, 2.5), (2, 2.0), (2, 1.5),
+                            (3, 1.5)))
+QUICK = Sizes(original=2, latency=20, load_seconds=1.0, mesh=(10,), memory=(1_000,), settle=20,
+              monitor_vms=10, monitor_interval=2.0, monitor_rounds=1, monitor_window=2.0,
+              monitor_steps=((1, 1.5), (2, 1.5)))
 
 
 def pct(values: list[float], p: float) -> float:
@@ -89,7 +108,7 @@ class Bench:
     def run_all(self) -> list[tuple]:
         rows = []
         for step in (self.original, self.latency, self.cold_latency, self.throughput,
-                     self.mesh, self.memory, self.tenant):
+                     self.mesh, self.memory, self.tenant, self.monitors):
             print('measuring: %s ...' % step.__name__, flush=True)
             done = step()
             for row in done:
@@ -312,7 +331,19 @@ class Bench:
                          '%.0f' % self.proc('rss'), '<= 150' if target >= 100_000 else ''))
         return rows
 
-    # 6, 7 ----------------------------------------------------------------------------
+    # 6, 7, 9 -------------------------------------------------------------------------
+    def start_ping(self, seconds: float) -> subprocess.Popen:
+        """The tenant's ping -i 0.01 from a to b, for `seconds`."""
+        return subprocess.Popen(
+            ['ip', 'netns', 'exec', self.network.netns(self.a.name), 'ping', '-n', '-i', '0.01',
+             '-c', str(int(seconds / 0.01)), self.b.ip], stdout=subprocess.PIPE, text=True)
+
+    def tenant_ping(self, seconds: float) -> tuple[float, float, int, int]:
+        """The tenant's ping for `seconds`, as in tenant(): RTT p50, p99 (ms), lost, DUP."""
+        out = self.start_ping(seconds).communicate(timeout=seconds * 3 + 10)[0]
+        rtts, dups = ping_rtts(out), out.count('DUP!')
+        return pct(rtts, 50), pct(rtts, 99), int(seconds / 0.01) - (len(rtts) - dups), dups
+
     def tenant(self) -> list[tuple]:
         a, b, seconds = self.a, self.b, self.sizes.load_seconds
         rows, idle = [], None
@@ -323,9 +354,7 @@ class Bench:
                  lambda: self.load(self.pairs(exclude=(a, b)), seconds, 0.1)),
                 ('app probing other pairs at full rate',
                  lambda: self.load(self.pairs(exclude=(a, b)), seconds, 0.01))):
-            ping = subprocess.Popen(
-                ['ip', 'netns', 'exec', self.network.netns(a.name), 'ping', '-n', '-i', '0.01',
-                 '-c', str(int(seconds / 0.01)), b.ip], stdout=subprocess.PIPE, text=True)
+            ping = self.start_ping(seconds)
             before = self.stats()
             probes = load() if load else []
             out = ping.communicate(timeout=seconds * 3 + 10)[0]
@@ -345,9 +374,15 @@ class Bench:
                          '0, 0, <= +10%; 0' if load else '; 0'))
             if not load:
                 self.notes['kernel_rtt'] = pct(rtts, 50)
+                self.notes['idle_p99'] = p99
         rows.append(('7. the floor', 'kernel ping RTT p50 / probe RTT p50 (ms)',
                      '%.3f / %.3f' % (self.notes['kernel_rtt'], self.notes['probe_rtt']), ''))
         return rows
+
+    # 9 -------------------------------------------------------------------------------
+    def monitors(self) -> list[tuple]:
+        from bench import monitor
+        return monitor.measure(self)
 
 
 def table(rows: list[tuple]) -> str:
@@ -427,5 +462,7 @@ def report(header: str, table_text: str, bench: Bench, settles: list[dict]) -> s
         mesh_cpu=notes.get('mesh', (0, 0))[1], cold_mesh_s=notes.get('cold_mesh', (0, 0))[0],
         missed=' / '.join(str(r['missed']) for r in settles), settle_n=settles[0]['probes'],
         settles=' / '.join('%g' % (1000 * r['settle']) for r in settles))
-    return '# Benchmarks\n\n%s\n\n%s\n%s\nReproduce: `make bench` (as root).\n' % (
-        header, table_text, READING % numbers)
+    from bench import monitor
+    monitors = monitor.reading(notes['monitors'], notes['throughput'][3], notes['idle_p99'])
+    return '# Benchmarks\n\n%s\n\n%s\n%s%s\nReproduce: `make bench` (as root).\n' % (
+        header, table_text, READING % numbers, monitors)
