@@ -7,7 +7,8 @@ probes are spread over the interval, never fired at once; a pair's rounds then k
 grid. A round is late when it starts more than LATE_SLACK seconds after its slot (its
 previous round still ran, or the monitors' share of the app was taken).
 
-Monitors may take at most SHARE of `max_echo_rate` (checked when one is added: 429) and of
+Slots go round robin over the switches (`interleaved`), so one switch never takes the
+whole echo rate for a while. Monitors may take at most SHARE of `max_echo_rate` (checked when one is added: 429) and of
 `max_active_probes` (a round waits for room), so one-off probes still get through.
 Their probes are not kept with the one-off results: each pair keeps its last round's
 probe, and its last failure's.
@@ -163,8 +164,9 @@ class Monitors:
 
     def _pairs(self, spec: MonitorSpec, now: float) -> list[Pair]:
         n = len(spec.targets)
-        pairs = [Pair(spec, t, now + (i + self.rng.random()) * spec.interval / n)
-                 for i, t in enumerate(spec.targets)]
+        slots = {id(t): i for i, t in enumerate(interleaved(spec.targets))}
+        pairs = [Pair(spec, t, now + (slots[id(t)] + self.rng.random()) * spec.interval / n)
+                 for t in spec.targets]
         for pair in pairs:
             self._schedule(pair, pair.due)
         return pairs
@@ -243,9 +245,8 @@ class Monitors:
             self._kept.pop(pair.last.id, None)
         pair.last = self._kept[probe.id] = probe
         self._record(pair, probe, now, probe.error if probe.state != DONE else None)
-        if pair.overdue:
+        if pair.overdue:            # its slot has passed: start now (late)
             pair.overdue = False
-            pair.late = True
             self._schedule(pair, now)
 
     def _record(self, pair: Pair, probe: Probe | None, now: float, error: str | None) -> None:
@@ -319,6 +320,22 @@ class Monitors:
         if history:
             body['history'] = list(pair.history)
         return body
+
+
+def interleaved(targets) -> list[Target]:
+    """The targets in slot order: one switch after another, round robin, so that no switch
+    takes all of a monitor's echoes (and our PacketIn meter's whole budget) at once. A
+    mesh lists its pairs source by source: in that order, the slots of one bridge's VMs
+    would fill a contiguous stretch of the interval."""
+    by_switch: dict[int, collections.deque] = {}
+    for target in targets:
+        by_switch.setdefault(target.dpid, collections.deque()).append(target)
+    queues, order = list(by_switch.values()), []
+    while queues:
+        for queue in queues:
+            order.append(queue.popleft())
+        queues = [q for q in queues if q]
+    return order
 
 
 class Store:

@@ -222,11 +222,10 @@ class Network:
         return [(host, bridge, dpid) for host, bridges in self.state['hosts'].items()
                 for bridge, (dpid, probed) in bridges.items() if probed]
 
-    def body(self, probe: Probe, family: int = 4, **extra) -> dict:
+    def body(self, probe: Probe, family: int | None = None, **extra) -> dict:
         """The POST /probe/probes body for a probe of this topology: between the two VMs'
-        IPv4 addresses, or with family=6 their IPv6 ones (pass `probe.family` for the
-        probe's own). Family 4 by default, whatever the probe's: the app speaks IPv4 only
-        (issue 9)."""
+        addresses of the probe's IP version, or of `family` (4 or 6) if given."""
+        family = probe.family if family is None else family
         if family not in (4, 6):
             raise ValueError('family %r: 4 or 6' % (family,))
         src, dst = self.state['vms'][probe.src], self.state['vms'][probe.dst]

@@ -38,6 +38,10 @@ def test_probes_beside_simple_switch_13_send_it_nothing_and_leave_it_switching(r
             if src != dst:
                 output = ping(network, src, dst, '-c', '1', '-w', '5').communicate(timeout=10)[0]
                 assert clean(output), output
+                if network.vms()[dst].ip6:     # its IPv6 neighbours too
+                    output = network.run(src, ['ping', '-6', '-n', '-c', '1', '-w', '5',
+                                               network.vms()[dst].ip6], check=False)
+                    assert clean(output), output
     flows, seen = all_flows(network), packet_ins(network)
 
     tenant = ping(network, *topology.tenant_ping, '-i', '0.05', '-c', '40')

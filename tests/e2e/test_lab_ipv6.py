@@ -104,7 +104,7 @@ def test_ipv6_probes_expect_what_the_tenants_ping6_finds(network):
     # each IPv6 body: the VMs' IPv6 addresses, and the same next hop as its IPv4 twin
     # (a router's interface carries both of its subnets)
     for probe in probes:
-        body, body4 = network.body(probe, family=6), network.body(probe)
+        body, body4 = network.body(probe, family=6), network.body(probe, family=4)
         assert (body['src_ip'], body['dst_ip']) == (vms[probe.src].ip6, vms[probe.dst].ip6)
         assert {k: v for k, v in body.items() if k not in ('src_ip', 'dst_ip')} == {
             k: v for k, v in body4.items() if k not in ('src_ip', 'dst_ip')}

@@ -24,10 +24,9 @@ from topologies.lab import missing_requirements
 pytestmark = pytest.mark.skipif(missing_requirements() is not None,
                                 reason=missing_requirements() or '')
 FAULTS = [(name, fault) for name in engine.names() for fault in sorted(engine.load(name).faults)]
-IPV6_SKIP = 'the app does not speak IPv6 yet (issue 9)'
-# every topology's IPv4 probes; its IPv6 ones (Probe.family 6) apart, skipped for now
+# every topology's IPv4 probes, and its IPv6 ones (Probe.family 6) apart
 MATRIX = [pytest.param(name, 4, id=name) for name in engine.names()] + [
-    pytest.param(name, 6, id=name + '-ipv6', marks=pytest.mark.skip(reason=IPV6_SKIP))
+    pytest.param(name, 6, id=name + '-ipv6')
     for name in engine.names() if any(p.family == 6 for p in engine.load(name).probes)]
 PROBE = dict(count=2, interval=0.1, timeout=1.0)
 OURS = re.compile(r'cookie=0x72797570[0-9a-f]{4}7270')   # the app's flows, any catch
@@ -105,9 +104,9 @@ def kernel_ping(network, probe) -> str:
     return {3: 'reachable', 0: 'unreachable'}.get(received, 'partial')
 
 
-def probe_all(app, network, probes, family: int = 4) -> list[tuple]:
+def probe_all(app, network, probes) -> list[tuple]:
     def one(probe):
-        result = app.probe(**network.body(probe, family=family, **PROBE))
+        result = app.probe(**network.body(probe, **PROBE))
         return (probe.src, probe.dst, probe.expect), result['verdict'], result
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         return list(pool.map(one, probes))
@@ -128,7 +127,7 @@ def test_topology_probes_get_expected_verdicts_without_harming_tenant_traffic(re
             ['ip', 'netns', 'exec', network.netns(src), 'ping', '-n', '-e', '111', '-i', '0.05',
              '-c', '60', network.vms()[dst].ip], stdout=subprocess.PIPE, text=True)
     try:
-        results = probe_all(app, network, probes, family)
+        results = probe_all(app, network, probes)
         output = ping.communicate(timeout=60)[0] if ping else ''
     finally:
         if ping:
@@ -213,6 +212,6 @@ def test_two_topologies_up_at_once_on_one_app(request, app):
     flat, vlan = bring_up(request, app, 'flat'), bring_up(request, app, 'vlan')
     assert not {d for _, _, d in flat.probed_bridges()} & {d for _, _, d in vlan.probed_bridges()}
     for network in (flat, vlan):
-        probes = [p for p in network.topology.probes if p.family == 4]   # IPv6: IPV6_SKIP
-        results = probe_all(app, network, probes)
-        assert [verdict for _, verdict, _ in results] == [p.expect for p in probes]
+        results = probe_all(app, network, network.topology.probes)
+        assert [verdict for _, verdict, _ in results] == [
+            p.expect for p in network.topology.probes]

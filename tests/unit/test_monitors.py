@@ -274,3 +274,13 @@ def test_a_round_that_starts_after_its_slot_plus_the_slack_is_late():
     assert [p.late_rounds for p in monitor.pairs] == [1, 1]
     lab.run(lab.t + 10.0)
     assert [p.late_rounds for p in monitor.pairs] == [1, 1]
+
+
+def test_slots_go_round_robin_over_the_switches():
+    from ryu_apps.monitors import interleaved
+    endpoints = [dict(e, dpid=dpid, name='%s-%d' % (e['name'], dpid))
+                 for dpid in (1, 2) for e in ENDPOINTS]      # a mesh, source by source
+    targets = spec(mesh=endpoints).targets
+    order = [t.dpid for t in interleaved(targets)]
+    assert sorted(order) == sorted(t.dpid for t in targets)
+    assert all(a != b for a, b in zip(order, order[1:]))     # never twice in a row
