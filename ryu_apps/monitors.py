@@ -47,10 +47,11 @@ class Target:
     dst: str
     dpid: int
     in_port: int | str
-    src_mac: str
+    src_mac: str | None             # None: found by the app on each round (resolve.py)
     src_ip: str
-    dst_mac: str
+    dst_mac: str | None
     dst_ip: str
+    gateway: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,8 @@ class Monitors:
         request = ProbeRequest(
             dpid=target.dpid, in_port=port.port_no, src_mac=target.src_mac,
             src_ip=target.src_ip, dst_mac=target.dst_mac, dst_ip=target.dst_ip,
-            count=spec.count, interval=spec.echo_interval, timeout=spec.timeout)
+            gateway=target.gateway, count=spec.count, interval=spec.echo_interval,
+            timeout=spec.timeout)
         try:
             probe = self.prober.start(request, now, store=False)
         except ProbeError as error:     # the port is gone, say

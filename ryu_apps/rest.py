@@ -6,8 +6,11 @@ POST   /probe/switches         dial a bridge's passive listener (ovs-vsctl set-c
                                202 {"address", "dialled": true | false (already dialled)}
 POST   /probe/probes           start a probe; body:
                                  {"dpid": "<16 hex>" | int, "in_port": int | "<port name>",
-                                  "src_mac", "src_ip", "dst_mac", "dst_ip",
+                                  "src_mac"?, "src_ip", "dst_mac"?, "dst_ip", "gateway"?,
                                   "count": 3, "interval": 0.2, "timeout": 1.0, "wait": false}
+                               IPv4 or IPv6 (all addresses of one version); a MAC left out
+                               is found by the app (resolve.py); "gateway": the next hop of
+                               an off-subnet destination, whose MAC is asked for
                                201 {probe} (Location: /probe/probes/<id>), or with
                                "wait": true, 200 {probe} once the probe has ended
 POST   /probe/batch            start many probes at once, all or none; body:
@@ -20,9 +23,10 @@ POST   /probe/monitors         add a monitor: pairs probed again and again, each
                                slot of the interval; body:
                                  {"name": "[a-z0-9_.-]{1,64}", "interval": 1..3600 s,
                                   "count": 3, "timeout": 1.0, "echo_interval": 0.2,
-                                  "probes": [{"dpid", "in_port", "src_mac", "src_ip",
-                                              "dst_mac", "dst_ip", "name"?}, ...]
-                                  | "mesh": [{"dpid", "in_port", "mac", "ip", "name"?}, ...]}
+                                  "probes": [{"dpid", "in_port", "src_mac"?, "src_ip",
+                                              "dst_mac"?, "dst_ip", "gateway"?, "name"?}, ...]
+                                  | "mesh": [{"dpid", "in_port", "mac"?, "ip", "name"?}, ...]}
+                                 (MACs left out are found on each round, as for a probe)
                                  (a mesh: every ordered pair of its endpoints)
                                201 {monitor} (Location: /probe/monitors/<name>); 409 if the
                                name is taken; 429 if the monitors' echoes would pass half of
@@ -42,7 +46,8 @@ GET    /probe/stats            200 {"running", "stored", "switches", "catches", 
                                     "unmarked_rounds", "traces"}}
 
 probe = {"id", "state": "running"|"done"|"cancelled"|"error",
-         "verdict": "reachable"|"unreachable"|"partial"|null,
+         "verdict": "reachable"|"unreachable"|"partial"|"source-not-answering"
+                    |"next-hop-unresolved"|null,
          "sent", "received", "loss": 0..1 | null, "rtt_ms": {"min", "avg", "max"} | null,
          "replies": [{"seq", "rtt_ms"}], "duplicates", "retransmits", "flows_reinstalled",
          "observed_at": "source-port", "mark": "kept"|"lost"|null, "covers": "<words>",
@@ -296,15 +301,20 @@ def _label(body: dict, name: str, default: str) -> str:
 
 
 def _listed(body: dict) -> Target:
-    pair = _pair(_fields(body, PAIR_FIELDS | {'name'}, PAIR_FIELDS))
-    _same_version(pair, 'src_ip', 'dst_ip')
+    body = dict({'src_mac': None, 'dst_mac': None, 'gateway': None},
+                **_fields(body, PAIR_FIELDS | {'name', 'gateway'}, REQUIRED))
+    pair = _pair(body, macs_optional=True)
+    pair['gateway'] = None if body['gateway'] is None else _ip(body, 'gateway')
+    _same_version(pair, 'src_ip', 'dst_ip', 'gateway')
     src, dst = pair['src_ip'], pair['dst_ip']
     return Target(name=_label(body, 'name', '%s->%s' % (src, dst)), src=src, dst=dst, **pair)
 
 
 def _endpoint(body: dict) -> dict:
-    body = _fields(body, ENDPOINT_FIELDS, ENDPOINT_FIELDS - {'name'})
-    return dict(dpid=parse_dpid(body['dpid']), in_port=_in_port(body), mac=_mac(body, 'mac'),
+    body = dict({'mac': None},
+                **_fields(body, ENDPOINT_FIELDS, ENDPOINT_FIELDS - {'name', 'mac'}))
+    return dict(dpid=parse_dpid(body['dpid']), in_port=_in_port(body),
+                mac=_mac(body, 'mac', optional=True),
                 ip=_ip(body, 'ip'), name=_label(body, 'name', body['ip']))
 
 

@@ -4,6 +4,7 @@ tenant's own ping, no neighbour entry in any VM takes a wrong value, and a tenan
 running meanwhile loses nothing."""
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -92,4 +93,25 @@ def test_an_off_subnet_destination_goes_through_the_gateways_mac(request, app):
     assert result['request']['dst_mac'] == router
     assert result['request']['gateway'] == '10.1.0.1'
     assert ping(network, 'vm1', vms['vm3'].ip) == 'reachable'
+    assert wrong_neighbours(network) == []
+
+
+def test_a_monitor_whose_endpoints_give_no_mac_finds_them_each_round(request, app):
+    network = bring_up(request, app, 'flat', prefix='r')
+    vms = network.vms()
+    mesh = [{'dpid': '%016x' % vms[n].dpid, 'in_port': vms[n].port_no, 'ip': vms[n].ip,
+             'name': n} for n in ('vm1', 'vm2')]
+    status, body = app.request('POST', '/probe/monitors', {
+        'name': 'nomac', 'interval': 2, 'count': 2, 'mesh': mesh})
+    assert status == 201, body
+    deadline = time.monotonic() + 30
+    while True:
+        pairs = app.get('/probe/monitors/nomac')['pairs']
+        if all(p['rounds'] >= 2 for p in pairs):
+            break
+        assert time.monotonic() < deadline, pairs
+        time.sleep(0.2)
+    assert [p['verdict'] for p in pairs] == ['reachable', 'reachable']
+    assert ping(network, 'vm1', vms['vm2'].ip) == 'reachable'
+    assert app.get('/probe/probes/' + pairs[0]['probe_id'])['request']['dst_mac'] == vms['vm2'].mac
     assert wrong_neighbours(network) == []
