@@ -39,15 +39,17 @@ class Sizes:
     monitor_rounds: int
     monitor_window: float
     monitor_steps: tuple[tuple[int, float], ...]
+    resolution: int           # section 10: pairs probed with and without their MACs
 
 
 FULL = Sizes(original=10, latency=500, load_seconds=5.0, mesh=(10, 25, 50),
              memory=(10_000, 100_000), settle=200, monitor_vms=50, monitor_interval=10.0,
-             monitor_rounds=3, monitor_window=10.0,
+             monitor_rounds=3, monitor_window=10.0, resolution=20,
              monitor_steps=((1, 5.0), (1, 2.5), (1, 1.5), (2, 2.5), (2, 2.0), (2, 1.5),
                             (3, 1.5)))
 QUICK = Sizes(original=2, latency=20, load_seconds=1.0, mesh=(10,), memory=(1_000,), settle=20,
               monitor_vms=10, monitor_interval=2.0, monitor_rounds=1, monitor_window=2.0,
+              resolution=5,
               monitor_steps=((1, 1.5), (2, 1.5)))
 
 
@@ -108,7 +110,7 @@ class Bench:
     def run_all(self) -> list[tuple]:
         rows = []
         for step in (self.original, self.latency, self.cold_latency, self.throughput,
-                     self.mesh, self.memory, self.tenant, self.monitors):
+                     self.mesh, self.memory, self.tenant, self.monitors, self.resolution):
             print('measuring: %s ...' % step.__name__, flush=True)
             done = step()
             for row in done:
@@ -383,6 +385,46 @@ class Bench:
     def monitors(self) -> list[tuple]:
         from bench import monitor
         return monitor.measure(self)
+
+    # 10 ------------------------------------------------------------------------------
+    def resolution(self) -> list[tuple]:
+        """MACs left out (resolve.py): REST latency of count=1 probes, one after another,
+        with the MACs given, then left out with the answers not cached yet (a lookup of
+        the source's own MAC, then of the destination's), then left out again (cached);
+        the same pairs in that order, so their catches are as warm in each row. Then the
+        full mesh in one batch with no MAC (one lookup per source and per pair)."""
+        section, rows = '10. addresses found by the app', []
+        pairs = self.pairs()[:self.sizes.resolution]
+        bodies = [self.body(src, dst, count=1) for src, dst in pairs]
+        bare = [{k: v for k, v in b.items() if k not in ('src_mac', 'dst_mac')}
+                for b in bodies]
+        for label, batch in (('MACs given', bodies), ('no MAC, not cached', bare),
+                             ('no MAC, cached', bare)):
+            wall, results = self.timed_probes(batch)
+            reachable = sum(r['verdict'] == 'reachable' for r in results)
+            rows.append((section, '%s: REST p50 / p95 ms over %d probes (reachable)'
+                         % (label, len(batch)), '%.2f / %.2f (%d)' % (
+                             pct(wall, 50), pct(wall, 95), reachable), ''))
+        self.wait_no_catches()
+        vms = self.vms[:max(self.sizes.mesh)]
+        mesh = [{k: v for k, v in self.body(s, d, count=1).items()
+                 if k not in ('src_mac', 'dst_mac')} for s in vms for d in vms if s is not d]
+        before, cpu0, start = self.stats(), self.proc('cpu'), time.monotonic()
+        results = self.batch(mesh)
+        seconds, used = time.monotonic() - start, self.since(before)
+        cpu = (self.proc('cpu') - cpu0) / seconds * 100
+        verdicts = collections.Counter(r['verdict'] for r in results)
+        rows.append((section, '%d VMs, %d pairs in one batch, no MAC: seconds (reachable; '
+                     'app CPU of one core; lookups resolved / from the cache / unresolved; '
+                     'FlowMods per probe)' % (
+                         len(vms), len(mesh)),
+                     '%.2f (%d%s; %.0f%%; %d / %d / %d; %.2f)' % (
+                         seconds, verdicts['reachable'], ''.join(
+                             ', %d %s' % (n, v) for v, n in verdicts.items()
+                             if v != 'reachable'), cpu, used['resolved'],
+                         used['resolved_cached'], used['unresolved'],
+                         used['flow_mods'] / len(mesh)), ''))
+        return rows
 
 
 def table(rows: list[tuple]) -> str:

@@ -60,6 +60,8 @@ class Resolver:
         self.mac = app_mac(settings.controller_id)
         self.cache: dict[tuple[int, int, str], tuple[str, float]] = {}
         self.lookups: dict[tuple, Lookup] = {}
+        self._by_catch: dict[int, tuple] = {}      # id(catch) -> lookup key
+        self._by_index: dict[int, tuple] = {}      # our flow's cookie index -> lookup key
 
     def resolve(self, dpid: int, in_port: int, ip: str, as_vm: tuple[str, str] | None,
                 now: float, done: Callable[[str | None, float], None]) -> None:
@@ -74,6 +76,10 @@ class Resolver:
         if lookup is None:
             lookup = self.lookups[key] = Lookup(dpid, in_port, ip, as_vm, now)
             self._arm(lookup, now)
+            if lookup.catch is not None:
+                self._by_catch[id(lookup.catch)] = key
+            else:
+                self._by_index[lookup.index] = key
         lookup.waiters.append(done)
 
     def _arm(self, lookup: Lookup, now: float) -> None:
@@ -164,23 +170,25 @@ class Resolver:
 
     def packet_in(self, dpid: int, msg, caught, now: float) -> bool:
         """Whether the PacketIn was an answer to one of our lookups (taken, then)."""
-        for key, lookup in list(self.lookups.items()):
-            if lookup.dpid != dpid:
-                continue
-            ours = (caught is not None and caught[0] is lookup.catch) if lookup.catch else (
-                self.bridges[dpid].is_watch(msg, lookup.index))
-            if not ours:
-                continue
-            self.counters['packet_ins'] += 1
-            mac = self._mac_in(lookup, msg.data)
-            if mac is not None:
-                self.cache[key[:3]] = (mac, now + CACHE_SECONDS)
-                self._end(key, lookup, mac, now)
-            return True
-        return False
+        key = self._by_catch.get(id(caught[0])) if caught else None
+        if key is None:
+            bridge = self.bridges[dpid]
+            key = next((k for index, k in self._by_index.items()
+                        if k[0] == dpid and bridge.is_watch(msg, index)), None)
+        lookup = self.lookups.get(key) if key else None
+        if lookup is None or lookup.dpid != dpid:
+            return False
+        self.counters['packet_ins'] += 1
+        mac = self._mac_in(lookup, msg.data)
+        if mac is not None:
+            self.cache[key[:3]] = (mac, now + CACHE_SECONDS)
+            self._end(key, lookup, mac, now)
+        return True
 
     def _end(self, key: tuple, lookup: Lookup, mac: str | None, now: float) -> None:
         del self.lookups[key]
+        self._by_catch.pop(id(lookup.catch), None)
+        self._by_index.pop(lookup.index, None)
         bridge = self.bridges.get(lookup.dpid)
         if bridge is not None:
             if lookup.catch is not None:
