@@ -211,6 +211,16 @@ class Network:
         env = host_env(self.dir, self.ovs(where)) if where in self.state['hosts'] else None
         return run(argv, netns=self.netns(where), check=check, timeout=timeout, env=env)
 
+    def ping(self, src: str, address: str, count: int = 3) -> str:
+        """What the tenant's own ping from `src` to `address` (IPv4 or IPv6) says:
+        'reachable' (every echo answered), 'unreachable' (none; or no route at all) or
+        'partial'. The truth every verdict is checked against."""
+        output = self.run(src, ['ping', '-n', '-q', '-c', str(count), '-i', '0.2', '-W', '1',
+                                address], check=False, timeout=30)
+        found = re.search(r'(\d+) received', output)
+        received = int(found.group(1)) if found else 0
+        return {count: 'reachable', 0: 'unreachable'}.get(received, 'partial')
+
     def vms(self) -> dict[str, VmInfo]:
         return {name: VmInfo(**vm) for name, vm in self.state['vms'].items()}
 
