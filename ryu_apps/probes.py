@@ -276,18 +276,24 @@ class Prober:
         request = probe.request
         if request.src_mac is None:
             self.resolver.resolve(request.dpid, request.in_port, request.src_ip, None, now,
-                                  lambda mac, t: self._resolved(probe, 'src_mac', mac, t))
+                                  lambda mac, t, error: self._resolved(probe, 'src_mac', mac,
+                                                                       t, error))
         elif request.dst_mac is None:
             self.resolver.resolve(request.dpid, request.in_port,
                                   request.gateway or request.dst_ip,
                                   (request.src_mac, request.src_ip), now,
-                                  lambda mac, t: self._resolved(probe, 'dst_mac', mac, t))
+                                  lambda mac, t, error: self._resolved(probe, 'dst_mac', mac,
+                                                                       t, error))
         else:
             self._wire(probe)
             self._catch(probe, self.bridges[request.dpid], now)
 
-    def _resolved(self, probe: Probe, name: str, mac: str | None, now: float) -> None:
+    def _resolved(self, probe: Probe, name: str, mac: str | None, now: float,
+                  error: str | None = None) -> None:
         if probe.state != RUNNING:
+            return
+        if error is not None:       # we could not ask: no verdict
+            self._finish(probe, ERROR, now, error)
             return
         if mac is None:
             request = probe.request

@@ -138,3 +138,17 @@ def test_two_sources_asked_out_of_one_port_at_once_each_get_their_own_answer():
     run(prober, switch, t, TRIES * TRY_EVERY + 0.5)
     assert real.request.src_mac == VM1
     assert ghost.verdict == 'source-not-answering'
+
+
+def test_a_lookup_that_could_not_ask_is_an_error_never_a_verdict():
+    prober = Prober(SETTINGS)
+    switch = Switch(prober)
+    probe = prober.start(request(dst_mac=None), now=0.0)
+    t = 0.0
+    while probe.state == 'running':      # the switch never confirms our flows
+        t = round(t + 0.05, 6)
+        prober.tick(t)
+        assert t < 30
+    assert (probe.state, probe.verdict) == ('error', None)
+    assert 'did not confirm our flows' in probe.error
+    assert not arps(switch)
