@@ -142,9 +142,9 @@ def _seconds(body: dict, name: str, high: float) -> float:
     return float(value)
 
 
-def _mac(body: dict, name: str, optional: bool = False) -> str | None:
+def _mac(body: dict, name: str) -> str | None:
     value = body[name]
-    if value is None and optional:
+    if value is None:
         return None             # the app finds it (resolve.py)
     if not isinstance(value, str) or not MAC.match(value.lower()):
         raise _bad('%s: must be a MAC address like 02:00:00:00:00:01' % name)
@@ -234,23 +234,24 @@ def _fields(body, allowed: set, required: set) -> dict:
     return body
 
 
-def _pair(body: dict, macs_optional: bool = False) -> dict:
-    """The addresses of a probe: dpid, in_port (number or name), both MACs and IPs."""
-    return dict(dpid=parse_dpid(body['dpid']), in_port=_in_port(body),
-                src_mac=_mac(body, 'src_mac', macs_optional), src_ip=_ip(body, 'src_ip'),
-                dst_mac=_mac(body, 'dst_mac', macs_optional), dst_ip=_ip(body, 'dst_ip'))
+def _pair(body: dict) -> dict:
+    """The addresses of a probe: dpid, in_port (number or name), both IPs (of one
+    version), and the MACs and gateway if given (the app finds the MACs left out)."""
+    body = dict({'src_mac': None, 'dst_mac': None, 'gateway': None}, **body)
+    pair = dict(dpid=parse_dpid(body['dpid']), in_port=_in_port(body),
+                src_mac=_mac(body, 'src_mac'), src_ip=_ip(body, 'src_ip'),
+                dst_mac=_mac(body, 'dst_mac'), dst_ip=_ip(body, 'dst_ip'),
+                gateway=None if body['gateway'] is None else _ip(body, 'gateway'))
+    _same_version(pair, 'src_ip', 'dst_ip', 'gateway')
+    return pair
 
 
 def _request(body: dict, bridges: dict, settings: Settings) -> ProbeRequest:
     """One probe's fields, validated and normalised, its port resolved (400 or 404)."""
     body = dict(DEFAULTS, **_fields(body, FIELDS, REQUIRED))
-    body = dict({'src_mac': None, 'dst_mac': None, 'gateway': None}, **body)
-    fields = dict(_pair(body, macs_optional=True),
-                  gateway=None if body['gateway'] is None else _ip(body, 'gateway'),
-                  count=_int(body, 'count', 1, settings.max_count),
+    fields = dict(_pair(body), count=_int(body, 'count', 1, settings.max_count),
                   interval=_seconds(body, 'interval', settings.max_timeout),
                   timeout=_seconds(body, 'timeout', settings.max_timeout))
-    _same_version(fields, 'src_ip', 'dst_ip', 'gateway')
     fields['in_port'] = _port_of(fields['dpid'], fields['in_port'], bridges)
     return ProbeRequest(**fields)
 
@@ -301,11 +302,7 @@ def _label(body: dict, name: str, default: str) -> str:
 
 
 def _listed(body: dict) -> Target:
-    body = dict({'src_mac': None, 'dst_mac': None, 'gateway': None},
-                **_fields(body, PAIR_FIELDS | {'name', 'gateway'}, REQUIRED))
-    pair = _pair(body, macs_optional=True)
-    pair['gateway'] = None if body['gateway'] is None else _ip(body, 'gateway')
-    _same_version(pair, 'src_ip', 'dst_ip', 'gateway')
+    pair = _pair(_fields(body, PAIR_FIELDS | {'gateway', 'name'}, REQUIRED))
     src, dst = pair['src_ip'], pair['dst_ip']
     return Target(name=_label(body, 'name', '%s->%s' % (src, dst)), src=src, dst=dst, **pair)
 
@@ -314,7 +311,7 @@ def _endpoint(body: dict) -> dict:
     body = dict({'mac': None},
                 **_fields(body, ENDPOINT_FIELDS, ENDPOINT_FIELDS - {'name', 'mac'}))
     return dict(dpid=parse_dpid(body['dpid']), in_port=_in_port(body),
-                mac=_mac(body, 'mac', optional=True),
+                mac=_mac(body, 'mac'),
                 ip=_ip(body, 'ip'), name=_label(body, 'name', body['ip']))
 
 
@@ -366,12 +363,10 @@ def parse_monitor(body, settings: Settings, bridges: dict | None,
             del entry['src'], entry['dst']
     else:
         endpoints = _each(items, kind, _endpoint)
+        version = ipaddress.ip_address(endpoints[0]['ip']).version
         for i, endpoint in enumerate(endpoints):
-            try:
-                _same_version({'mesh[0].ip': endpoints[0]['ip'], 'ip': endpoint['ip']},
-                              'mesh[0].ip', 'ip')
-            except ProbeError as error:
-                raise _bad('mesh[%d].%s' % (i, error)) from None
+            if ipaddress.ip_address(endpoint['ip']).version != version:
+                raise _bad('mesh[%d].ip: must be IPv%d, as mesh[0].ip is' % (i, version))
         names = [e['name'] for e in endpoints]
         if len(set(names)) != len(names):
             raise _bad('mesh: endpoint names must be unique')
