@@ -78,6 +78,7 @@ class Pair:
     wake: float = 0.0               # when its timer fires
     running: Probe | None = None    # the round under way
     last: Probe | None = None       # the last round's
+    result: dict = field(default_factory=dict)   # its loss, rtt_ms and broken_at
     late: bool = False              # the running round started late
     overdue: bool = False           # its slot came while the last round still ran
     verdict: str | None = None
@@ -257,7 +258,8 @@ class Monitors:
         pair.late_rounds += pair.late
         pair.last_at = at
         verdict = probe.verdict if probe is not None and error is None else None
-        result = probe.to_json() if probe is not None else None
+        result = probe.to_json() if probe is not None else {}
+        pair.result = {k: result.get(k) for k in ('loss', 'rtt_ms', 'broken_at')}
         if probe is not None:
             pair.sent += len(probe.echoes)
             for echo in probe.echoes:
@@ -277,13 +279,13 @@ class Monitors:
                 if pair.last_failure:
                     self._kept.pop(pair.last_failure['probe_id'], None)
                 pair.last_failure = {'at': at, 'verdict': verdict,
-                                     'broken_at': result['broken_at'], 'probe_id': probe.id}
+                                     'broken_at': pair.result['broken_at'],
+                                     'probe_id': probe.id}
                 self._kept[probe.id] = probe
         pair.error = error
-        pair.history.append({'at': at, 'verdict': verdict,
-                             'loss': result and result['loss'],
-                             'rtt_ms': result and result['rtt_ms'] and result['rtt_ms']['avg'],
-                             'error': error})
+        rtt = pair.result['rtt_ms']
+        pair.history.append({'at': at, 'verdict': verdict, 'loss': pair.result['loss'],
+                             'rtt_ms': rtt and rtt['avg'], 'error': error})
 
     def _schedule(self, pair: Pair, when: float) -> None:
         pair.wake = when
@@ -304,8 +306,7 @@ class Monitors:
                     pairs=[self.pair_json(p, history) for p in monitor.pairs])
 
     def pair_json(self, pair: Pair, history: bool = True) -> dict:
-        target, last = pair.target, pair.last
-        result = last.to_json() if last is not None else {}
+        target, last, result = pair.target, pair.last, pair.result
         if target.dpid not in self.prober.bridges:
             status = 'switch-not-connected'
         else:
