@@ -411,9 +411,12 @@ class Bridge:
 
     def _shadow_flow(self, catch: Catch, shadow: Shadow, hard_timeout: int):
         self.counters['flow_mods'] += 1
-        actions = [parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
-                                             controller_id=self.settings.controller_id,
-                                             reason=ofp.OFPR_ACTION)]
+        # A catch that takes what it matches, with no mark of ours, may take a tenant's
+        # packet: it comes whole, to be handed on to the VM.
+        takes = not catch.copy and catch.dscp is None
+        actions = [parser.NXActionController(
+            max_len=ofp.OFPCML_NO_BUFFER if takes else PACKET_IN_MAX_LEN,
+            controller_id=self.settings.controller_id, reason=ofp.OFPR_ACTION)]
         instructions = [parser.OFPInstructionMeter(self.settings.meter_id)]
         if catch.copy:    # copy, and let the delivery flow do what it does
             for inst in shadow.over.instructions:

@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from ryu_apps.monitors import RTT_BUCKETS, Monitors
 from ryu_apps.probes import Prober, format_dpid
 
-PAIR = ['monitor', 'src', 'dst']
+PAIR = ['monitor', 'src', 'dst', 'kind']
 PROBE_STATES = ('started', 'done', 'error', 'cancelled')
 # The core's counters (GET /probe/stats), each as ryu_probe_<name>_total.
 COUNTERS = {
@@ -45,7 +45,8 @@ class Collector:
 
     def _pairs(self):
         success = GaugeMetricFamily(
-            'ryu_probe_success', 'Whether the last round got a reply (1) or none (0).', labels=PAIR)
+            'ryu_probe_success', 'Whether the last round succeeded (1) or not (0): icmp reachable or partial, '
+            'tcp and udp open, arp and dhcp reachable.', labels=PAIR)
         failures = GaugeMetricFamily(
             'ryu_probe_consecutive_failures', 'Rounds in a row with no answer.', labels=PAIR)
         rtt = HistogramMetricFamily(
@@ -69,7 +70,7 @@ class Collector:
                 done += 1
                 if done % PAUSE_EVERY == 0:
                     self.pause()
-                labels = [monitor.name, pair.target.src, pair.target.dst]
+                labels = [monitor.name, pair.target.src, pair.target.dst, pair.target.kind]
                 if pair.success is not None:
                     success.add_metric(labels, pair.success)
                 failures.add_metric(labels, pair.failures)

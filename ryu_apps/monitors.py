@@ -23,6 +23,7 @@ import random
 import tempfile
 from dataclasses import dataclass, field
 
+from ryu_apps.kinds import KINDS
 from ryu_apps.probes import DONE, Probe, ProbeError, ProbeRequest, Prober, format_dpid
 
 LOG = logging.getLogger(__name__)
@@ -30,9 +31,8 @@ SHARE = 0.5
 LATE_SLACK = 1.0
 RETRY = 0.05            # when the monitors' share of active probes is taken
 HISTORY = 30
-# Verdicts of a round in which the destination answered (as ping's exit status 0); every
-# other verdict (unreachable, source-not-answering, next-hop-unresolved) is a failure.
-ANSWERED = ('reachable', 'partial')
+# A round succeeds on its kind's `success` verdicts (kinds.py: icmp reachable or partial,
+# as ping's exit status 0; tcp and udp open); any other verdict is a failure.
 # For ryu_probe_rtt_seconds: 0.1 ms to 1 s.
 RTT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                0.25, 0.5, 1.0)
@@ -48,10 +48,13 @@ class Target:
     dpid: int
     in_port: int | str
     src_mac: str | None             # None: found by the app on each round (resolve.py)
-    src_ip: str
+    src_ip: str | None
     dst_mac: str | None
-    dst_ip: str
+    dst_ip: str | None
     gateway: str | None = None
+    kind: str = 'icmp'              # kinds.py, and its fields
+    dst_port: int | None = None
+    payload: str | None = None
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,8 @@ class Monitors:
             dpid=target.dpid, in_port=port.port_no, src_mac=target.src_mac,
             src_ip=target.src_ip, dst_mac=target.dst_mac, dst_ip=target.dst_ip,
             gateway=target.gateway, count=spec.count, interval=spec.echo_interval,
-            timeout=spec.timeout)
+            timeout=spec.timeout, kind=target.kind, dst_port=target.dst_port,
+            payload=target.payload)
         try:
             probe = self.prober.start(request, now, store=False)
         except ProbeError as error:     # the port is gone, say
@@ -272,10 +276,11 @@ class Monitors:
             if verdict != pair.verdict:
                 pair.changed_at = at
             pair.verdict = verdict
-            answered = verdict in ANSWERED
+            kind = KINDS[pair.target.kind]
+            answered = verdict in kind.success
             pair.success = int(answered)
             pair.failures = 0 if answered else pair.failures + 1
-            if verdict != 'reachable':
+            if verdict != kind.verdicts[0]:
                 if pair.last_failure:
                     self._kept.pop(pair.last_failure['probe_id'], None)
                 pair.last_failure = {'at': at, 'verdict': verdict,

@@ -29,7 +29,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from ryu_apps import icmp, packet, trace
+from ryu_apps import icmp, kinds, trace
 from ryu_apps.resolve import Resolver
 from ryu_apps.trace import Trace
 from ryu_apps.bridge import Bridge, Catch, Send
@@ -52,17 +52,13 @@ COVERS = {
     'lost': "the path cleared or rewrote the DSCP mark: the reply was seen at the flow that "
             "delivers it to the source VM's port, and the VM got it too",
     None: 'no reply reached a flow that delivers to the source VM, marked or not',
+    'taken': "answers are taken at the flow of the source bridge that delivers them to the "
+             "source VM's port (TCP and UDP: the exact 4-tuple; ARP, ICMP errors: copied)",
 }
 
 
 def format_dpid(dpid: int) -> str:
     return '%016x' % dpid
-
-
-def parse_reply(data: bytes) -> packet.EchoReply | None:
-    """An echo reply of either IP version, or None."""
-    return next((reply for f in (icmp.V4, icmp.V6)
-                 if (reply := f.parse(data, f.reply_type)) is not None), None)
 
 
 @dataclass(frozen=True)
@@ -71,13 +67,16 @@ class ProbeRequest:
     dpid: int
     in_port: int
     src_mac: str | None             # None: asked of the VM (resolve.py)
-    src_ip: str
+    src_ip: str | None              # None: not needed (dhcp, with src_mac given)
     dst_mac: str | None             # None: the next hop's, asked as the VM
-    dst_ip: str
+    dst_ip: str | None              # None: not needed (dhcp)
     count: int = 3
     interval: float = 0.2
     timeout: float = 1.0
     gateway: str | None = None      # the next hop, for an off-subnet destination
+    kind: str = 'icmp'              # kinds.py
+    dst_port: int | None = None     # tcp, udp
+    payload: str | None = None      # udp: hex
 
     @property
     def duration(self) -> float:
@@ -85,7 +84,8 @@ class ProbeRequest:
         return (self.count - 1) * self.interval + self.timeout
 
     def to_json(self) -> dict:
-        return dict(asdict(self), dpid=format_dpid(self.dpid))
+        return {name: value for name, value in dict(asdict(self), dpid=format_dpid(
+            self.dpid)).items() if value is not None or name not in ('dst_port', 'payload')}
 
 
 @dataclass
@@ -98,6 +98,8 @@ class Echo:
     lost: bool = False
     suspended: bool = False     # our flows were deleted under it: it is sent again
     dscp: int | None = None     # of its reply
+    answer: str | None = None   # what the reply said (kinds.py: 'reply', 'open'...)
+    fields: dict | None = None  # and what it told
 
     @property
     def pending(self) -> bool:
@@ -120,9 +122,11 @@ class Probe:
     path: list[dict] = field(default_factory=list)
     broken_at: dict | None = None
     reinstalls: int = 0
-    catch: Catch | None = None
-    frame: Callable[[int], bytes] | None = None   # echo request by sequence number
-    reply_from: tuple[bytes, bytes, bytes] = ()    # a reply's (src IP, dst IP, dst MAC)
+    catches: list[Catch] = field(default_factory=list)
+    frame: Callable[[int], bytes] | None = None   # attempt by sequence number (kinds.py)
+    reset: Callable[[int], bytes] | None = None   # tcp: the RST after a SYN-ACK
+    reply_from: tuple = ()          # the addresses its answers carry (kinds.py)
+    ident: int | None = None        # its kind's number, unique on the bridge: a source port
     round_at: float = 0.0           # when this round (marked, then unmarked) began
     armed_at: float | None = None   # when echo 0 is due
     due: float | None = None        # the probe's next deadline
@@ -132,7 +136,26 @@ class Probe:
 
     @property
     def family(self) -> icmp.Family:
-        return icmp.family(self.request.src_ip)
+        return icmp.family(self.request.src_ip or '0.0.0.0')
+
+    @property
+    def kind(self) -> kinds.Kind:
+        return kinds.KINDS[self.request.kind]
+
+    @property
+    def ready_at(self) -> float | None:
+        """When all its catches are live; None: not all are confirmed."""
+        ready = [c.ready_at for c in self.catches]
+        return None if not ready or None in ready else max(ready)
+
+    @property
+    def lost_at(self) -> float | None:
+        return max((c.lost_at for c in self.catches if c.lost_at is not None), default=None)
+
+    @property
+    def shadows(self) -> bool:
+        """Whether a flow delivers its answers to the source port."""
+        return bool(self.catches and self.catches[0].shadows)
 
     @property
     def received(self) -> int:
@@ -144,10 +167,7 @@ class Probe:
             return None
         if self.outcome is not None:
             return self.outcome
-        received = self.received
-        if received == len(self.echoes):
-            return 'reachable'
-        return 'unreachable' if received == 0 else 'partial'
+        return self.kind.verdict(self)
 
     @property
     def mark(self) -> str | None:
@@ -170,18 +190,21 @@ class Probe:
             'loss': round(lost / len(resolved), 4) if resolved else None,
             'rtt_ms': {'min': round(min(rtts), 3), 'avg': round(sum(rtts) / len(rtts), 3),
                        'max': round(max(rtts), 3)} if rtts else None,
-            'replies': [{'seq': e.seq, 'rtt_ms': round(e.rtt * 1000, 3)}
+            'replies': [dict({'seq': e.seq, 'rtt_ms': round(e.rtt * 1000, 3)},
+                             **({'answer': e.answer} if e.answer != 'reply' else {}),
+                             **(e.fields or {}))
                         for e in self.echoes if e.rtt is not None],
             'duplicates': self.duplicates,
             'retransmits': sum(e.retransmits for e in self.echoes),
             'flows_reinstalled': self.reinstalls,
             'observed_at': 'source-port',
             'mark': self.mark,
-            'covers': COVERS[self.mark],
+            'covers': COVERS[self.mark] if self.kind.marked else COVERS['taken'],
             'path': self.path,
             'broken_at': self.broken_at,
             'error': self.error,
             'request': self.request.to_json(),
+            **self.kind.summary(self),
         }
 
 
@@ -204,8 +227,9 @@ class Prober:
         self.counters: collections.Counter = collections.Counter()
         self.running: dict[str, Probe] = {}
         self.finished: collections.OrderedDict[str, Probe] = collections.OrderedDict()
-        self._outstanding: dict[tuple[int, int], tuple[Probe, Echo]] = {}
-        self._next_seq: dict[int, int] = {}
+        # (dpid, *key) -> the probe an answer with that key is for (kinds.py)
+        self._outstanding: dict[tuple, Probe] = {}
+        self._next_seq: dict[tuple, int] = {}
         self._timers: list[tuple[float, int, str]] = []   # (when, tiebreak, probe id)
         self._tiebreak = 0
         self._tokens, self._tokens_at = self._burst, 0.0   # the echo rate limit
@@ -248,26 +272,44 @@ class Prober:
         if len(self.running) + len(requests) > self.settings.max_active_probes:
             raise ProbeError(429, 'too many probes running (max_active_probes=%d)'
                              % self.settings.max_active_probes)
+        keys = set()
         for request in requests:
-            self._check(request)
+            self._check(request, keys)
         return [self._start(request, now, store) for request in requests]
 
     def start(self, request: ProbeRequest, now: float, store: bool = True) -> Probe:
         return self.start_all([request], now, store)[0]
 
-    def _check(self, request: ProbeRequest) -> None:
+    def _check(self, request: ProbeRequest, keys: set) -> None:
         bridge = self.bridges.get(request.dpid)
         if bridge is None:
             raise ProbeError(404, 'dpid: no connected switch %s' % format_dpid(request.dpid))
         if request.in_port not in bridge.ports:
             raise ProbeError(404, 'in_port: switch %s has no port %d'
                              % (format_dpid(request.dpid), request.in_port))
+        kind = kinds.KINDS[request.kind]
+        if kind.ident_range is None and not kind.per_echo:   # arp: its answers name no probe
+            key = (request.dpid,) + kind.key(Probe('', request, 0.0), 0)
+            if key in self._outstanding or key in keys:
+                raise ProbeError(409, 'kind: an arp probe from %s for %s is already running '
+                                 'on switch %s' % (request.src_ip, request.dst_ip,
+                                                    format_dpid(request.dpid)))
+            keys.add(key)
 
     def _start(self, request: ProbeRequest, now: float, store: bool) -> Probe:
         self.counters['probes_started'] += 1
         probe = Probe(id=secrets.token_hex(6), request=request, created_at=now,
                       round_at=now, mark_value=self.settings.dscp, stored=store)
         self.running[probe.id] = probe
+        kind = probe.kind
+        if not kind.per_echo:
+            if kind.ident_range is not None:
+                probe.ident = self._free_seq(request.dpid, kind.name, kind.ident_range)
+            if probe.ident is None and kind.ident_range is not None:
+                self._finish(probe, ERROR, now, 'no free %s source port on the switch'
+                             % kind.name)
+                return probe
+            self._outstanding[(request.dpid,) + kind.key(probe, 0)] = probe
         self._resolve(probe, now)
         return probe
 
@@ -278,14 +320,14 @@ class Prober:
             self.resolver.resolve(request.dpid, request.in_port, request.src_ip, None, now,
                                   lambda mac, t, error: self._resolved(probe, 'src_mac', mac,
                                                                        t, error))
-        elif request.dst_mac is None:
+        elif request.dst_mac is None and probe.kind.wants_dst_mac:
             self.resolver.resolve(request.dpid, request.in_port,
                                   request.gateway or request.dst_ip,
                                   (request.src_mac, request.src_ip), now,
                                   lambda mac, t, error: self._resolved(probe, 'dst_mac', mac,
                                                                        t, error))
         else:
-            self._wire(probe)
+            probe.kind.wire(probe, self.settings)
             self._catch(probe, self.bridges[request.dpid], now)
 
     def _resolved(self, probe: Probe, name: str, mac: str | None, now: float,
@@ -316,10 +358,11 @@ class Prober:
 
     def _catch(self, probe: Probe, bridge: Bridge, now: float) -> None:
         request = probe.request
-        probe.catch = bridge.acquire(request.in_port, request.src_mac, request.src_ip,
-                                     now + ARM_TIMEOUT + request.duration, now,
-                                     None if probe.unmarked else self.settings.dscp)
-        self._schedule(probe, now if probe.catch.ready_at is not None else now + ARM_TIMEOUT)
+        dscp = None if probe.unmarked or not probe.kind.marked else self.settings.dscp
+        probe.catches = [bridge.catch(request.in_port, fields, now + ARM_TIMEOUT
+                                      + request.duration, now, copy)
+                         for fields, copy in probe.kind.catches(probe, dscp)]
+        self._schedule(probe, now if probe.ready_at is not None else now + ARM_TIMEOUT)
 
     def cancel(self, probe_id: str, now: float) -> Probe | None:
         probe = self.get(probe_id)
@@ -343,7 +386,8 @@ class Prober:
         catch = bridge and bridge.confirmed(xid, now)
         if catch:
             for probe in self._probes_of(catch):
-                self._schedule(probe, catch.ready_at)
+                if probe.ready_at is not None:
+                    self._schedule(probe, probe.ready_at)
         if self.trace is not None:
             self.trace.confirmed(dpid, xid, now)
 
@@ -358,7 +402,7 @@ class Prober:
                     self._finish(probe, ERROR, now, bridge.clash)
             if not more:        # echoes waiting for this read to be declared lost
                 for probe in [p for p in self.running.values() if p.request.dpid == dpid
-                              and p.catch is not None and p.catch.ready_at is not None]:
+                              and p.ready_at is not None]:
                     self._schedule(probe, now)
         if self.trace is not None and not more:
             self.trace.flows_read(now)
@@ -391,9 +435,11 @@ class Prober:
         """A PacketIn; the probe it answered, if it answered one."""
         bridge = self.bridges.get(dpid)
         caught = bridge and bridge.catch_of(msg)
-        if bridge is not None and self.resolver.packet_in(dpid, msg, caught, now):
+        resolved = bridge is not None and self.resolver.packet_in(dpid, msg, caught, now)
+        if resolved:
             self.woken = True       # a probe may go on: the shim runs tick() at once
-            return None
+            if not caught:
+                return None
         if self.trace is not None and self.trace.packet_in(dpid, msg, caught, now):
             self.counters['packet_ins'] += 1
             self.counters['trace_packet_ins'] += 1
@@ -403,16 +449,22 @@ class Prober:
             return probe
         if not caught:
             return None
-        self.counters['packet_ins'] += 1
         probe, echo = self._reply(dpid, msg, now)
+        if probe is None and resolved:      # an answer the resolver asked for
+            return None
+        self.counters['packet_ins'] += 1
         if probe is None:
-            reply = parse_reply(msg.data)
+            reply = kinds.Echo.parse(msg.data)
+            catch = caught[0]
             if reply is not None and reply.ident == self.settings.dye:
                 self.counters['late_replies'] += 1   # a retransmitted echo's twin, say
             else:
                 self.counters['tenant_packet_ins'] += 1
-                if caught[0].dscp is not None:   # a tenant's packet with our mark
+                if catch.dscp is not None:   # a tenant's packet with our mark
                     bridge.tenant_at = now
+                elif not catch.copy:    # a taking catch took it: on to the VM, as it was going
+                    self.counters['handed_on'] += 1
+                    bridge.send_out(catch.in_port, msg.data)
         elif echo is not None and not probe.path:   # the first answer shows its last step
             shadow = caught[1]
             probe.path.append(trace.step(
@@ -422,22 +474,27 @@ class Prober:
 
     def _reply(self, dpid: int, msg, now: float) -> tuple[Probe | None, Echo | None]:
         """The probe (and the echo, unless it is a duplicate) that a PacketIn answers."""
-        reply = parse_reply(msg.data)
-        if reply is None or reply.ident != self.settings.dye:
+        probe = next((found for kind in kinds.KINDS.values()
+                      if (key := kind.key_of(msg.data)) is not None
+                      and (found := self._outstanding.get((dpid,) + key)) is not None), None)
+        answer = probe and probe.frame and probe.kind.read(probe, msg.data)
+        if not answer:
             return None, None
-        found = self._outstanding.get((dpid, reply.seq))
-        if found is None:
-            return None, None
-        probe, echo = found
-        if (reply.payload != probe.token
-                or (reply.src_ip, reply.dst_ip, reply.dst_mac) != probe.reply_from):
-            return None, None
-        if echo.rtt is not None:
+        if answer.attempt is None:      # the oldest unanswered one
+            echo = next((e for e in probe.echoes if e.pending), None)
+        else:
+            echo = next((e for e in probe.echoes if e.seq == answer.attempt), None)
+            if echo is None:
+                return None, None
+        if echo is None or echo.rtt is not None:
             probe.duplicates += 1
             return probe, None
         if echo.suspended:      # a copy sent before our flows went, caught after all
             echo.suspended = False
-        echo.rtt, echo.dscp = now - echo.last_sent, reply.dscp
+        echo.rtt, echo.dscp = now - echo.last_sent, answer.dscp
+        echo.answer, echo.fields = answer.outcome, answer.fields or None
+        if answer.then is not None:
+            self.bridges[dpid].inject(probe.request.in_port, answer.then)
         self.counters['replies'] += 1
         self._maybe_done(probe, now)
         return probe, echo
@@ -492,25 +549,28 @@ class Prober:
         return False
 
     def _advance(self, probe: Probe, now: float) -> None:
-        catch, request = probe.catch, probe.request
-        if catch.ready_at is None:
-            if catch.lost_at is not None:
-                if now >= catch.lost_at + ARM_TIMEOUT:
+        request, ready_at, lost_at = probe.request, probe.ready_at, probe.lost_at
+        if ready_at is None:
+            if any(c.error for c in probe.catches):
+                self._finish(probe, ERROR, now, 'switch refused the catch flow: '
+                             + next(c.error for c in probe.catches if c.error))
+            elif lost_at is not None:
+                if now >= lost_at + ARM_TIMEOUT:
                     self._finish(probe, ERROR, now, 'our flows on switch %s were deleted by '
                                  'another controller, and no flow delivers to port %d again'
                                  % (format_dpid(request.dpid), request.in_port))
                 else:
-                    self._schedule(probe, catch.lost_at + ARM_TIMEOUT)
+                    self._schedule(probe, lost_at + ARM_TIMEOUT)
             elif now >= probe.round_at + ARM_TIMEOUT:
                 self._finish(probe, ERROR, now, 'switch did not confirm the catch flow')
             else:
                 self._schedule(probe, probe.round_at + ARM_TIMEOUT)
             return
-        if catch.ready_at > now:
-            self._schedule(probe, catch.ready_at)
+        if ready_at > now:
+            self._schedule(probe, ready_at)
             return
         if probe.armed_at is None:
-            probe.armed_at = max(catch.ready_at, probe.round_at)
+            probe.armed_at = max(ready_at, probe.round_at)
         for echo in probe.echoes:
             if echo.suspended:      # our flows are back: send it again
                 echo.suspended = False
@@ -523,7 +583,8 @@ class Prober:
                 bridge = self.bridges[request.dpid]
                 if bridge.flows_since >= echo.sent_at + request.timeout:
                     echo.lost = True
-                    del self._outstanding[(request.dpid, echo.seq)]
+                    if probe.kind.per_echo:
+                        del self._outstanding[(request.dpid,) + probe.kind.key(probe, echo.seq)]
                 else:
                     bridge.read_flows(now)
         armed = probe.armed_at
@@ -540,7 +601,7 @@ class Prober:
             deadlines.append(armed + len(probe.echoes) * request.interval)
         first = probe.echoes[0] if probe.echoes else None
         if (first is not None and first.pending
-                and now < catch.ready_at + RETRANSMIT_WINDOW * self._backoff(0)):
+                and now < ready_at + RETRANSMIT_WINDOW * self._backoff(0)):
             resend_at = first.last_sent + self._backoff(first.retransmits)
             if now >= resend_at:
                 if not self._may_send(probe, now):
@@ -556,52 +617,59 @@ class Prober:
         return max(self.settings.catch_settle, 0.001) * 2 ** retransmits
 
     def _send_echo(self, probe: Probe, now: float) -> bool:
-        dpid = probe.request.dpid
-        seq = self._free_seq(dpid)
-        if seq is None:
-            self._finish(probe, ERROR, now, 'no free ICMP sequence number on the switch')
-            return False
+        dpid, kind = probe.request.dpid, probe.kind
+        if kind.per_echo:
+            seq = self._free_seq(dpid)
+            if seq is None:
+                self._finish(probe, ERROR, now, 'no free ICMP sequence number on the switch')
+                return False
+            self._outstanding[(dpid,) + kind.key(probe, seq)] = probe
+        else:
+            seq = kind.attempt_seq(probe)
         echo = Echo(seq=seq, sent_at=now, last_sent=now)
         probe.echoes.append(echo)
-        self._outstanding[(dpid, seq)] = (probe, echo)
         self.bridges[dpid].inject(probe.request.in_port, probe.frame(seq))
         return True
 
-    def _free_seq(self, dpid: int) -> int | None:
-        seq = self._next_seq.get(dpid, secrets.randbelow(1 << 16))
-        for _ in range(1 << 16):
-            seq = (seq + 1) & 0xffff
-            if (dpid, seq) not in self._outstanding:
-                self._next_seq[dpid] = seq
-                return seq
+    def _free_seq(self, dpid: int, space: str = 'echo',
+                  values: range = range(1 << 16)) -> int | None:
+        """A number of `space` (an ICMP sequence number, a source port...) that no
+        outstanding probe of the bridge has."""
+        at = self._next_seq.get((dpid, space), secrets.randbelow(len(values)))
+        for _ in range(len(values)):
+            at = (at + 1) % len(values)
+            if (dpid, space, values[at]) not in self._outstanding:
+                self._next_seq[(dpid, space)] = at
+                return values[at]
         return None
 
     def _maybe_done(self, probe: Probe, now: float) -> bool:
         if len(probe.echoes) < probe.request.count or any(e.pending for e in probe.echoes):
             return False
-        if probe.received == 0 and not probe.unmarked and probe.catch.shadows:
+        marked = probe.kind.marked
+        if marked and probe.received == 0 and not probe.unmarked and probe.shadows:
             self._unmarked_round(probe, now)
             return True
         bridge = self.bridges[probe.request.dpid]
-        if probe.received < len(probe.echoes) and bridge.tenant_at >= probe.round_at:
+        if (marked and probe.received < len(probe.echoes)
+                and bridge.tenant_at >= probe.round_at):
             # Our meter drops PacketIns beyond packet_in_rate, and cannot tell a tenant's
             # marked replies from ours (OpenFlow 1.3 cannot match the ICMP identifier).
             self._finish(probe, ERROR, now, 'tenant traffic to %s carries our DSCP mark %d: '
                          'lost replies may be our meter\'s doing; give the app another '
                          '`mark`' % (probe.request.src_ip, self.settings.dscp))
             return True
-        if probe.received == 0 and probe.catch.shadows:
+        if marked and probe.received == 0 and probe.shadows:
             self._queue_trace(probe, now)
             return True
-        if probe.received == 0:     # no flow delivers to the source port: nothing to walk
+        if probe.received == 0 and not probe.shadows:   # nothing delivers to the source port
             probe.broken_at = self._undeliverable(probe)
         self._finish(probe, DONE, now)
         return True
 
     def _queue_trace(self, probe: Probe, now: float) -> None:
         """No reply, marked or not: find where the path breaks (trace.py)."""
-        self.bridges[probe.request.dpid].release(probe.catch, now)
-        probe.catch = None
+        self._release(probe, now)
         self._traces.append(probe)
         self._next_trace(now)
 
@@ -614,7 +682,7 @@ class Prober:
             if seq is None:
                 self._finish(probe, DONE, now)
                 continue
-            self._outstanding[(probe.request.dpid, seq)] = (probe, Echo(seq, now, now))
+            self._outstanding[(probe.request.dpid, 'echo', seq)] = probe
             self.counters['traces'] += 1
             self.trace = Trace(probe, dict(self.bridges), self.settings, seq, now)
             self.trace.start(now)
@@ -622,7 +690,7 @@ class Prober:
     def _trace_done(self, now: float) -> None:
         done, self.trace = self.trace, None
         probe = done.probe
-        self._outstanding.pop((probe.request.dpid, done.seq), None)
+        self._outstanding.pop((probe.request.dpid, 'echo', done.seq), None)
         if probe.state == RUNNING:
             probe.path, probe.broken_at = probe.path + done.path, done.broken_at
             self._finish(probe, DONE, now)
@@ -633,7 +701,7 @@ class Prober:
         again, caught by unmarked (copying) flows, before saying unreachable."""
         self.counters['unmarked_rounds'] += 1
         bridge = self.bridges[probe.request.dpid]
-        bridge.release(probe.catch, now)
+        self._release(probe, now)
         probe.unmarked, probe.marked_sent = True, len(probe.echoes)
         probe.echoes, probe.armed_at = [], None
         probe.round_at = now
@@ -647,16 +715,17 @@ class Prober:
 
     def _finish(self, probe: Probe, state: str, now: float, error: str | None = None) -> None:
         probe.state, probe.error = state, error
-        for echo in probe.echoes:
-            self._outstanding.pop((probe.request.dpid, echo.seq), None)
-        bridge = self.bridges.get(probe.request.dpid)
-        if bridge is not None and probe.catch is not None:
-            bridge.release(probe.catch, now)
+        dpid, kind = probe.request.dpid, probe.kind
+        for key in ([kind.key(probe, e.seq) for e in probe.echoes] if kind.per_echo
+                    else [kind.key(probe, 0)]):
+            if self._outstanding.get((dpid,) + key) is probe:
+                del self._outstanding[(dpid,) + key]
+        self._release(probe, now)
         if self.trace is not None and self.trace.probe is probe and not self.trace.done:
             self.trace.end(now)
             self._trace_done(now)
         del self.running[probe.id]
-        probe.catch = probe.frame = None   # a stored result keeps only what it shows
+        probe.frame = probe.reset = None   # a stored result keeps only what it shows
         self.counters['probes_' + state] += 1
         if probe.stored:
             self.finished[probe.id] = probe
@@ -670,14 +739,11 @@ class Prober:
         heapq.heappush(self._timers, (when, self._tiebreak, probe.id))
 
     def _probes_of(self, catch: Catch) -> list[Probe]:
-        return [p for p in self.running.values() if p.catch is catch]
+        return [p for p in self.running.values() if catch in p.catches]
 
-    def _wire(self, probe: Probe) -> None:
-        """Pack the probe's addresses once: its echo requests, and what a reply carries."""
-        request, dye, token = probe.request, self.settings.dye, probe.token
-        src_mac, dst_mac = packet.mac_bytes(request.src_mac), packet.mac_bytes(request.dst_mac)
-        src_ip, dst_ip = packet.ip_bytes(request.src_ip), packet.ip_bytes(request.dst_ip)
-        mark, build = self.settings.dscp, probe.family.build
-        probe.frame = lambda seq, dscp=mark: build(
-            src_mac, dst_mac, src_ip, dst_ip, dye, seq, token, dscp)
-        probe.reply_from = (dst_ip, src_ip, src_mac)
+    def _release(self, probe: Probe, now: float) -> None:
+        bridge = self.bridges.get(probe.request.dpid)
+        if bridge is not None:
+            for catch in probe.catches:
+                bridge.release(catch, now)
+        probe.catches = []

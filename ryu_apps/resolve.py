@@ -114,7 +114,7 @@ class Resolver:
             lookup.ready_at = now + self.settings.catch_settle
         else:
             mac, ip = lookup.as_vm
-            lookup.catch = bridge.catch(lookup.in_port, self._answer(lookup, mac, ip),
+            lookup.catch = bridge.catch(lookup.in_port, answer_fields(lookup.ip, mac, ip),
                                         now + READY_TIMEOUT + TRIES * TRY_EVERY, now,
                                         copy=True)
         lookup.next_at = now
@@ -127,16 +127,6 @@ class Resolver:
                         ipv6_nd_target=lookup.ip)
         return dict(in_port=lookup.in_port, eth_dst=self.mac, eth_type=packet.ETH_ARP,
                     arp_spa=lookup.ip)
-
-    @staticmethod
-    def _answer(lookup: Lookup, mac: str, ip: str) -> dict:
-        """What the next hop's answer to the VM carries, where it is delivered."""
-        if _v6(lookup.ip):
-            return dict(eth_type=packet.ETH_IPV6, ip_proto=packet.ICMPV6,
-                        icmpv6_type=packet.NEIGHBOR_ADVERTISEMENT, icmpv6_code=0,
-                        eth_dst=mac, ipv6_dst=ip, ipv6_nd_target=lookup.ip)
-        return dict(eth_type=packet.ETH_ARP, arp_op=packet.ARP_REPLY, eth_dst=mac,
-                    arp_tpa=ip, arp_spa=lookup.ip)
 
     def tick(self, now: float) -> float | None:
         deadlines = []
@@ -179,22 +169,7 @@ class Resolver:
                      packet.arp_request(packet.mac_bytes(self.mac), None, target))
             bridge.send_out(lookup.in_port, frame)
         else:                          # as the VM, into the pipeline
-            mac, ip = packet.mac_bytes(lookup.as_vm[0]), packet.ip_bytes(lookup.as_vm[1])
-            frame = (packet.neighbor_solicitation(mac, ip, target) if _v6(lookup.ip)
-                     else packet.arp_request(mac, ip, target))
-            bridge.inject(lookup.in_port, frame)
-
-    @staticmethod
-    def _mac_in(lookup: Lookup, data: bytes) -> str | None:
-        """The MAC an answer gives for the lookup's address, if it is one."""
-        if _v6(lookup.ip):
-            na = packet.parse_neighbor_advertisement(data)
-            ok = na is not None and na.target == packet.ip_bytes(lookup.ip) and na.target_mac
-            return packet.mac_text(na.target_mac) if ok else None
-        arp = packet.parse_arp(data)
-        ok = (arp is not None and arp.op == packet.ARP_REPLY
-              and arp.spa == packet.ip_bytes(lookup.ip))
-        return packet.mac_text(arp.sha) if ok else None
+            bridge.inject(lookup.in_port, question(*lookup.as_vm, lookup.ip))
 
     def packet_in(self, dpid: int, msg, caught, now: float) -> bool:
         """Whether the PacketIn was an answer to one of our lookups (taken, then)."""
@@ -207,7 +182,7 @@ class Resolver:
         if lookup is None or lookup.dpid != dpid:
             return False
         self.counters['packet_ins'] += 1
-        mac = self._mac_in(lookup, msg.data)
+        mac = mac_in(lookup.ip, msg.data)
         if mac is not None:
             self.cache[key[:3]] = (mac, now + CACHE_SECONDS)
             self._end(key, lookup, mac, now)
@@ -234,6 +209,36 @@ class Resolver:
             done(mac, now, error)
         if bridge is not None:
             self._start_waiting(lookup.dpid, now)
+
+
+def question(mac: str, ip: str, target: str) -> bytes:
+    """Who has `target`: an ARP request (or a neighbour solicitation) from the VM at
+    `mac`, `ip`, as its own kernel would send it."""
+    mac_b, ip_b, target_b = packet.mac_bytes(mac), packet.ip_bytes(ip), packet.ip_bytes(target)
+    return (packet.neighbor_solicitation(mac_b, ip_b, target_b) if _v6(target)
+            else packet.arp_request(mac_b, ip_b, target_b))
+
+
+def answer_fields(target: str, mac: str, ip: str) -> dict:
+    """What the answer about `target` to the VM at `mac`, `ip` carries, where it is
+    delivered."""
+    if _v6(target):
+        return dict(eth_type=packet.ETH_IPV6, ip_proto=packet.ICMPV6,
+                    icmpv6_type=packet.NEIGHBOR_ADVERTISEMENT, icmpv6_code=0,
+                    eth_dst=mac, ipv6_dst=ip, ipv6_nd_target=target)
+    return dict(eth_type=packet.ETH_ARP, arp_op=packet.ARP_REPLY, eth_dst=mac,
+                arp_tpa=ip, arp_spa=target)
+
+
+def mac_in(target: str, data: bytes) -> str | None:
+    """The MAC an answer gives for `target`, if it is one."""
+    if _v6(target):
+        na = packet.parse_neighbor_advertisement(data)
+        ok = na is not None and na.target == packet.ip_bytes(target) and na.target_mac
+        return packet.mac_text(na.target_mac) if ok else None
+    arp = packet.parse_arp(data)
+    ok = arp is not None and arp.op == packet.ARP_REPLY and arp.spa == packet.ip_bytes(target)
+    return packet.mac_text(arp.sha) if ok else None
 
 
 def _v6(ip: str) -> bool:

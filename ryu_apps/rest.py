@@ -94,6 +94,7 @@ from ryu.app.wsgi import ControllerBase, route
 from ryu.lib import hub
 from webob import Response
 
+from ryu_apps.kinds import KINDS, MAX_PAYLOAD
 from ryu_apps.options import Settings
 from ryu_apps import metrics
 from ryu_apps.monitors import MonitorSpec, Target
@@ -103,10 +104,13 @@ APP = 'probe_app'
 LOG = logging.getLogger(__name__)
 DEFAULTS = {'count': 3, 'interval': 0.2, 'timeout': 1.0, 'wait': False}
 PAIR_FIELDS = {'dpid', 'in_port', 'src_mac', 'src_ip', 'dst_mac', 'dst_ip'}
-# A probe may leave the MACs out: the app asks the network (resolve.py).
-REQUIRED = {'dpid', 'in_port', 'src_ip', 'dst_ip'}
-FIELDS = PAIR_FIELDS | {'gateway'} | set(DEFAULTS)
+KIND_FIELDS = {'kind', 'dst_port', 'payload'}
+# A probe may leave the MACs out: the app asks the network (resolve.py); a dhcp probe
+# needs no destination, and its source IP only to find the VM's MAC.
+REQUIRED = {'dpid', 'in_port'}
+FIELDS = PAIR_FIELDS | {'gateway'} | KIND_FIELDS | set(DEFAULTS)
 MAC = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
+HEX = re.compile(r'^[0-9a-fA-F]*$')
 HEX_DPID = re.compile(r'^(0x)?[0-9a-f]{1,16}$')
 OFPP_LOCAL = 0xfffffffe
 MONITOR_DEFAULTS = {'count': 3, 'timeout': 1.0, 'echo_interval': 0.2}
@@ -234,15 +238,58 @@ def _fields(body, allowed: set, required: set) -> dict:
     return body
 
 
+def _kind(body: dict) -> dict:
+    """What a probe sends (kinds.py): its kind, and the port and payload of tcp and udp."""
+    kind = body.get('kind', 'icmp')
+    if kind not in KINDS:
+        raise _bad('kind: must be one of %s' % ', '.join(KINDS))
+    fields = dict(kind=kind, dst_port=None, payload=None)
+    if kind in ('tcp', 'udp'):
+        if 'dst_port' not in body:
+            raise _bad('dst_port: missing (a %s probe needs the port)' % kind)
+        fields['dst_port'] = _int(body, 'dst_port', 1, 65535)
+    elif 'dst_port' in body:
+        raise _bad('dst_port: only for kind tcp or udp')
+    if 'payload' in body:
+        payload = body['payload']
+        if kind != 'udp':
+            raise _bad('payload: only for kind udp')
+        if not isinstance(payload, str) or not HEX.match(payload) or len(payload) % 2:
+            raise _bad('payload: must be hex digits, two per byte')
+        if len(payload) > 2 * MAX_PAYLOAD:
+            raise _bad('payload: must be at most %d bytes' % MAX_PAYLOAD)
+        fields['payload'] = payload.lower()
+    return fields
+
+
 def _pair(body: dict) -> dict:
-    """The addresses of a probe: dpid, in_port (number or name), both IPs (of one
-    version), and the MACs and gateway if given (the app finds the MACs left out)."""
-    body = dict({'src_mac': None, 'dst_mac': None, 'gateway': None}, **body)
+    """The addresses of a probe and its kind: dpid, in_port (number or name), both IPs
+    (of one version), and the MACs and gateway if given (the app finds the MACs left
+    out); what the kind does not use must not be given."""
+    kind = _kind(body)
+    rules = KINDS[kind['kind']]
+    body = dict({'src_mac': None, 'dst_mac': None, 'gateway': None, 'src_ip': None,
+                 'dst_ip': None}, **body)
+    unused = [name for name, used in (('dst_ip', rules.wants_dst_ip),
+                                      ('dst_mac', rules.wants_dst_mac),
+                                      ('gateway', rules.wants_dst_mac)) if body[name] is not None
+              and not used]
+    if unused:
+        raise _bad('%s: not used by a %s probe' % (unused[0], kind['kind']))
+    needed = ['dst_ip'] if rules.wants_dst_ip else []
+    needed += ['src_ip'] if rules.wants_dst_ip or body['src_mac'] is None else []
+    missing = [name for name in needed if body[name] is None]
+    if missing:
+        raise _bad('%s: missing' % ', '.join(missing))
+    optional_ip = lambda name: None if body[name] is None else _ip(body, name)
     pair = dict(dpid=parse_dpid(body['dpid']), in_port=_in_port(body),
-                src_mac=_mac(body, 'src_mac'), src_ip=_ip(body, 'src_ip'),
-                dst_mac=_mac(body, 'dst_mac'), dst_ip=_ip(body, 'dst_ip'),
-                gateway=None if body['gateway'] is None else _ip(body, 'gateway'))
-    _same_version(pair, 'src_ip', 'dst_ip', 'gateway')
+                src_mac=_mac(body, 'src_mac'), src_ip=optional_ip('src_ip'),
+                dst_mac=_mac(body, 'dst_mac'), dst_ip=optional_ip('dst_ip'),
+                gateway=optional_ip('gateway'), **kind)
+    if kind['kind'] == 'dhcp' and pair['src_ip'] and ':' in pair['src_ip']:
+        raise _bad('src_ip: a dhcp probe is IPv4 (DHCPv6 is not supported)')
+    if pair['src_ip'] is not None:
+        _same_version(pair, 'src_ip', 'dst_ip', 'gateway')
     return pair
 
 
@@ -301,9 +348,10 @@ def _label(body: dict, name: str, default: str) -> str:
     return value
 
 
-def _listed(body: dict) -> Target:
-    pair = _pair(_fields(body, PAIR_FIELDS | {'gateway', 'name'}, REQUIRED))
-    src, dst = pair['src_ip'], pair['dst_ip']
+def _listed(body: dict, kind: dict) -> Target:
+    """One of a monitor's probes; `kind`: the monitor's kind fields."""
+    pair = _pair(dict(_fields(body, PAIR_FIELDS | {'gateway', 'name'}, REQUIRED), **kind))
+    src, dst = pair['src_ip'] or pair['src_mac'], pair['dst_ip'] or pair['kind']
     return Target(name=_label(body, 'name', '%s->%s' % (src, dst)), src=src, dst=dst, **pair)
 
 
@@ -315,10 +363,11 @@ def _endpoint(body: dict) -> dict:
                 ip=_ip(body, 'ip'), name=_label(body, 'name', body['ip']))
 
 
-def _mesh(endpoints: list[dict]) -> list[Target]:
+def _mesh(endpoints: list[dict], kind: dict) -> list[Target]:
+    wants_mac = KINDS[kind['kind']].wants_dst_mac
     return [Target(name='%s->%s' % (a['name'], b['name']), src=a['name'], dst=b['name'],
                    dpid=a['dpid'], in_port=a['in_port'], src_mac=a['mac'], src_ip=a['ip'],
-                   dst_mac=b['mac'], dst_ip=b['ip'])
+                   dst_mac=b['mac'] if wants_mac else None, dst_ip=b['ip'], **kind)
             for a in endpoints for b in endpoints if a is not b]
 
 
@@ -334,7 +383,7 @@ def parse_monitor(body, settings: Settings, bridges: dict | None,
         body.setdefault('name', name)
         if body['name'] != name:
             raise _bad('name: must be %s, as in the URL' % name)
-    _fields(body, MONITOR_FIELDS, {'name', 'interval'})
+    _fields(body, MONITOR_FIELDS | KIND_FIELDS, {'name', 'interval'})
     if not isinstance(body['name'], str) or not MONITOR_NAME.match(body['name']):
         raise _bad('name: must be 1 to 64 of a-z, 0-9, "_", "." and "-"')
     interval = body['interval']
@@ -349,18 +398,24 @@ def parse_monitor(body, settings: Settings, bridges: dict | None,
     if length >= interval:
         raise _bad('interval: must be longer than a round, (count - 1) * echo_interval + '
                    'timeout = %g s' % length)
+    probe_kind = _kind(body)
+    given = {k: v for k, v in probe_kind.items() if v is not None}
     kinds = [kind for kind in ('probes', 'mesh') if kind in body]
     if len(kinds) != 1:
         raise _bad('probes: give either probes or mesh')
     kind, items = kinds[0], body[kinds[0]]
+    if kind == 'mesh' and not KINDS[probe_kind['kind']].wants_dst_ip:
+        raise _bad('kind: a mesh cannot be of kind %s (it has no destination)'
+                   % probe_kind['kind'])
     low, high = (1, MAX_PAIRS) if kind == 'probes' else (2, MAX_MESH)
     if not isinstance(items, list) or not low <= len(items) <= high:
         raise _bad('%s: must be a list of %d to %d' % (kind, low, high))
     if kind == 'probes':
-        targets = _each(items, kind, _listed)
+        targets = _each(items, kind, lambda item: _listed(item, given))
         normalised = [dict(dataclasses.asdict(t), dpid=format_dpid(t.dpid)) for t in targets]
         for entry in normalised:
-            del entry['src'], entry['dst']
+            for name in ['src', 'dst'] + sorted(KIND_FIELDS):
+                del entry[name]
     else:
         endpoints = _each(items, kind, _endpoint)
         version = ipaddress.ip_address(endpoints[0]['ip']).version
@@ -370,7 +425,7 @@ def parse_monitor(body, settings: Settings, bridges: dict | None,
         names = [e['name'] for e in endpoints]
         if len(set(names)) != len(names):
             raise _bad('mesh: endpoint names must be unique')
-        targets = _mesh(endpoints)
+        targets = _mesh(endpoints, probe_kind)
         normalised = [dict(e, dpid=format_dpid(e['dpid'])) for e in endpoints]
     seen = set()
     for i, target in enumerate(targets):
@@ -389,7 +444,8 @@ def parse_monitor(body, settings: Settings, bridges: dict | None,
                     where = i if kind == 'probes' else names.index(target.src)
                     raise ProbeError(404, '%s[%d].%s' % (kind, where, error)) from None
     definition = {'name': body['name'], 'interval': interval, 'count': count,
-                  'timeout': timeout, 'echo_interval': echo_interval, kind: normalised}
+                  'timeout': timeout, 'echo_interval': echo_interval, **given,
+                  kind: normalised}
     return MonitorSpec(name=body['name'], interval=float(interval), count=count,
                        timeout=timeout, echo_interval=echo_interval, targets=tuple(targets),
                        definition=definition)

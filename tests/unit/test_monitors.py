@@ -86,13 +86,13 @@ def test_rounds_record_verdict_history_and_metrics():
     assert lab.prober.finished == {}                 # not kept with one-off results
     assert lab.monitors.probe(pair['probe_id']).verdict == 'reachable'
     scraped = lab.scrape()
-    labels = (('dst', 'vm2'), ('monitor', 'tenant-a'), ('src', 'vm1'))
+    labels = (('dst', 'vm2'), ('kind', 'icmp'), ('monitor', 'tenant-a'), ('src', 'vm1'))
     assert scraped[('ryu_probe_success', labels)] == 1
     assert scraped[('ryu_probe_echoes_sent_total', labels)] == 6
     assert scraped[('ryu_probe_echoes_received_total', labels)] == 6
     assert scraped[('ryu_probe_rtt_seconds_count', labels)] == 6
-    assert scraped[('ryu_probe_rtt_seconds_bucket', labels[:1] + (('le', '0.00025'),)
-                    + labels[1:])] == 6
+    assert scraped[('ryu_probe_rtt_seconds_bucket', labels[:2] + (('le', '0.00025'),)
+                    + labels[2:])] == 6
     rounds = sum(p.rounds for p in lab.monitors.get('tenant-a').pairs)
     assert rounds >= 17
     assert scraped[('ryu_probe_rounds_total', (('monitor', 'tenant-a'),))] == rounds
@@ -112,7 +112,7 @@ def test_an_unreachable_pair_counts_failures_and_keeps_its_last_failure():
     assert failure['verdict'] == 'unreachable' and 'broken_at' in failure
     assert lab.monitors.probe(failure['probe_id']).verdict == 'unreachable'
     assert pair['changed_at'] > pair['history'][0]['at']
-    labels = (('dst', 'vm3'), ('monitor', 'tenant-a'), ('src', 'vm1'))
+    labels = (('dst', 'vm3'), ('kind', 'icmp'), ('monitor', 'tenant-a'), ('src', 'vm1'))
     scraped = lab.scrape()
     assert scraped[('ryu_probe_success', labels)] == 0
     assert scraped[('ryu_probe_consecutive_failures', labels)] >= 2

@@ -42,7 +42,8 @@ def test_post_starts_a_probe_with_a_normalised_request_and_defaults(api):
     assert body['state'] == 'running' and body['verdict'] is None
     assert body['observed_at'] == 'source-port' and body['path'] == [] and body['broken_at'] is None
     assert body['request'] == dict(GOOD, in_port=1, src_mac='02:00:00:00:00:0a',
-                                   count=3, interval=0.2, timeout=1.0, gateway=None)
+                                   count=3, interval=0.2, timeout=1.0, gateway=None,
+                                   kind='icmp')
     assert api('GET', '/probe/probes/' + body['id'])[1]['id'] == body['id']
     assert [p['id'] for p in api('GET', '/probe/probes')[1]] == [body['id']]
 
