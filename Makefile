@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 # FAUCET (the `faucet` topology) runs on os-ken, which cannot share a venv with ryu 4.34.
 FAUCET_VENV := .venv-faucet
 DEBS := openvswitch-switch iproute2 tcpdump iputils-ping curl socat dnsmasq-base iptables isc-dhcp-client \
+	netcat-openbsd iputils-arping nmap \
 	ovn-central ovn-host prometheus chromium chromium-driver
 # ryu 4.34's setup.py calls a setuptools API that was removed in 68; the constraint reaches
 # pip's isolated build environments too.

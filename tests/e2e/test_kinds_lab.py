@@ -1,0 +1,162 @@
+"""Every probe kind on real OVS, in flat, vlan, neutron and routed, with no MAC given:
+TCP to an open, a closed and a filtered port, UDP open and closed, ARP to a VM alive and
+down, DHCP with the server running and stopped. Each verdict is checked against the
+tenant's own tool run inside the source VM: nc, a UDP socket, arping, nmap's DHCP
+discover."""
+import os
+import socket
+import time
+
+import pytest
+
+from test_topologies import app, bring_up  # noqa: F401 (fixture)
+from topologies import engine
+from topologies.lab import missing_requirements
+
+pytestmark = pytest.mark.skipif(missing_requirements() is not None,
+                                reason=missing_requirements() or '')
+PROBE = dict(count=2, interval=0.1, timeout=1.0)
+OPEN, CLOSED, FILTERED, UDP_OPEN, UDP_CLOSED = 8080, 8082, 8081, 9999, 9998
+# (source, destination, gateway, DHCP server: None for a dnsmasq we start in the destination)
+PAIRS = {'flat': ('vm1', 'vm2', None, None), 'vlan': ('vm1', 'vm3', None, None),
+         'neutron': ('vm1', 'vm3', None, 'qdhcp'), 'routed': ('vm1', 'vm3', '10.1.0.1', None)}
+DNSMASQ = ['dnsmasq', '--keep-in-foreground', '--log-facility=-', '--conf-file=/dev/null',
+           '--pid-file=', '--leasefile-ro', '--port=0', '--no-hosts', '--no-resolv',
+           '--bind-interfaces', '--interface=eth0']
+UDP_CHECK = '''
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.connect((sys.argv[1], int(sys.argv[2])))
+verdict = "open|filtered"
+for _ in range(2):
+    try:
+        s.send(b"probe")
+        s.recv(100)
+        verdict = "open"
+        break
+    except ConnectionRefusedError:
+        verdict = "closed"
+        break
+    except socket.timeout:
+        pass
+print(verdict)
+'''
+
+
+def body(network, src, dst_ip, kind, **extra):
+    vm = network.vms()[src]
+    return dict(dpid='%016x' % vm.dpid, in_port=vm.port_no, src_ip=vm.ip, kind=kind,
+                **({'dst_ip': dst_ip} if dst_ip else {}), **PROBE, **extra)
+
+
+def nc(network, src, ip, port) -> str:
+    """What the tenant's nc says of a TCP port: open, closed or filtered."""
+    out = network.run(src, ['sh', '-c', 'nc -v -z -n -w 2 %s %d 2>&1; echo rc=$?' % (ip, port)],
+                      check=False)
+    if out.strip().endswith('rc=0'):
+        return 'open'
+    return 'closed' if 'refused' in out else 'filtered'
+
+
+def udp(network, src, ip, port) -> str:
+    return network.run(src, ['python3', '-c', UDP_CHECK, ip, str(port)], check=False).strip()
+
+
+def arping(network, src, ip) -> str:
+    out = network.run(src, ['sh', '-c', 'arping -c 2 -w 3 -I eth0 %s >/dev/null 2>&1; echo $?'
+                            % ip], check=False)
+    return 'reachable' if out.strip() == '0' else 'unreachable'
+
+
+def dhcp_discover(network, src) -> str | None:
+    """The address nmap's DHCP discover (with the VM's own MAC; it never requests) is
+    offered, or None."""
+    mac = network.vms()[src].mac
+    out = network.run(src, ['nmap', '-n', '-e', 'eth0', '--script', 'broadcast-dhcp-discover',
+                            '--script-args', 'broadcast-dhcp-discover.mac=%s,'
+                            'broadcast-dhcp-discover.timeout=3' % mac], check=False, timeout=60)
+    offered = [line.split(':', 1)[1].strip() for line in out.splitlines()
+               if 'IP Offered' in line]
+    return offered[0] if offered else None
+
+
+def daemon(network, where, name, argv) -> str:
+    """A process of the test's in a node's namespace; engine.down stops it (its pidfile)."""
+    pidfile = os.path.join(network.dir, '%s-%s.pid' % (where, name))
+    engine.spawn(pidfile, argv, network.netns(where), pidfile[:-4] + '.log')
+    return pidfile
+
+
+def wait_listening(network, where, port, proto='tcp'):
+    flag = '-ltn' if proto == 'tcp' else '-lun'
+    deadline = time.monotonic() + 10
+    while ':%d ' % port not in network.run(where, ['ss', flag]):
+        assert time.monotonic() < deadline, 'nothing listens on %s %d' % (proto, port)
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize('name', sorted(PAIRS))
+def test_every_kind_agrees_with_the_tenants_own_tools(request, app, name):
+    network = bring_up(request, app, name, prefix='k')
+    src, dst, gateway, server = PAIRS[name]
+    vms = network.vms()
+    dst_ip, via = vms[dst].ip, {'gateway': gateway} if gateway else {}
+    daemon(network, dst, 'tcp', ['socat', 'TCP-LISTEN:%d,fork,reuseaddr' % OPEN, 'SYSTEM:true'])
+    daemon(network, dst, 'tcp-dropped',
+           ['socat', 'TCP-LISTEN:%d,fork,reuseaddr' % FILTERED, 'SYSTEM:true'])
+    daemon(network, dst, 'udp', ['socat', 'UDP-RECVFROM:%d,fork' % UDP_OPEN, 'SYSTEM:echo pong'])
+    network.run(dst, ['iptables', '-I', 'INPUT', '-p', 'tcp', '--dport', str(FILTERED),
+                      '-j', 'DROP'])
+    wait_listening(network, dst, OPEN)
+    wait_listening(network, dst, FILTERED)
+    wait_listening(network, dst, UDP_OPEN, 'udp')
+
+    results = {}
+    for port, truth in ((OPEN, 'open'), (CLOSED, 'closed'), (FILTERED, 'filtered')):
+        result = app.probe(**body(network, src, dst_ip, 'tcp', dst_port=port, **via))
+        results[('tcp', port)] = result
+        assert (result['verdict'], nc(network, src, dst_ip, port)) == (truth, truth), result
+    assert results[('tcp', OPEN)]['rtt_ms'] is not None
+    assert results[('tcp', OPEN)]['request']['dst_mac']      # found by the app
+    for port, truth in ((UDP_OPEN, 'open'), (UDP_CLOSED, 'closed')):
+        result = app.probe(**body(network, src, dst_ip, 'udp', dst_port=port,
+                                  payload='70726f6265', **via))
+        assert (result['verdict'], udp(network, src, dst_ip, port)) == (truth, truth), result
+    icmp = app.probe(**body(network, src, dst_ip, 'icmp', **via))
+    assert icmp['verdict'] == network.ping(src, dst_ip) == 'reachable', icmp
+
+    # ARP: on the source's own segment (routed: vm2, the same subnet as vm1)
+    neighbour = 'vm2' if name == 'routed' else dst
+    result = app.probe(**body(network, src, vms[neighbour].ip, 'arp'))
+    assert result['verdict'] == arping(network, src, vms[neighbour].ip) == 'reachable', result
+    assert result['mac'] == vms[neighbour].mac
+    network.run(neighbour, ['ip', 'link', 'set', 'eth0', 'down'])
+    try:
+        result = app.probe(**body(network, src, vms[neighbour].ip, 'arp'))
+        assert result['verdict'] == arping(network, src, vms[neighbour].ip) == 'unreachable'
+    finally:
+        network.run(neighbour, ['ip', 'link', 'set', 'eth0', 'up'])
+
+    # DHCP: Neutron's dnsmasq, or one we start on the source's segment
+    if server is None:
+        server = neighbour
+        pidfile = daemon(network, server, 'dnsmasq', DNSMASQ + [
+            '--dhcp-range=%s.0,static,255.255.255.0,600s' % vms[src].ip.rsplit('.', 1)[0],
+            '--dhcp-host=%s,%s' % (vms[src].mac, vms[src].ip)])
+    else:
+        pidfile = os.path.join(network.dir, '%s-daemon0.pid' % server)
+    wait_listening(network, server, 67, 'udp')
+    lease_before = network.run(src, ['ip', '-4', 'addr', 'show', 'eth0'])
+    result = app.probe(**body(network, src, None, 'dhcp'))
+    offered = dhcp_discover(network, src)
+    assert result['verdict'] == 'reachable' and offered == vms[src].ip, (result, offered)
+    assert result['offer']['offered'] == vms[src].ip and result['offer']['server']
+    engine.kill_pidfile(pidfile)
+    result = app.probe(**body(network, src, None, 'dhcp'))
+    assert (result['verdict'], dhcp_discover(network, src)) == ('unreachable', None), result
+    assert network.run(src, ['ip', '-4', 'addr', 'show', 'eth0']) == lease_before
+
+    # nothing of ours is left once the probes are done; the tenant saw nothing of ours
+    counters = app.get('/probe/stats')['counters']
+    assert app.get('/probe/stats')['running'] == 0, counters
