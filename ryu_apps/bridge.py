@@ -460,16 +460,14 @@ class Bridge:
         self._by_index.pop(index, None)
         self._delete_generation(index)
 
-    def watch(self, index: int, table: int, icmp_type: int, dscp: int,
-              key: tuple[str, int] | None, add: bool = True,
-              family: icmp.Family = icmp.V4) -> None:
-        """A watch: table T, top priority, takes every echo (request 8, reply 0) marked
-        `dscp` that a lookup in T meets, in one context (`key`: a field and its value) or
-        in any (None, one priority lower), and sends it to us; or (`add` False) its
+    def watch(self, index: int, table: int, fields: dict, key: tuple[str, int] | None,
+              add: bool = True) -> None:
+        """A watch: table T, top priority, takes every packet with `fields` (a trace's:
+        trace.py) that a lookup in T meets, in one context (`key`: a field and its value)
+        or in any (None, one priority lower), and sends it to us; or (`add` False) its
         removal."""
         self.counters['flow_mods'] += 1
-        fields = family.match(icmp_type, ip_dscp=dscp)
-        del fields[family.type_field.replace('_type', '_code')]
+        fields = dict(fields)
         if key is not None:
             fields[key[0]] = key[1]
         match = parser.OFPMatch(**fields)

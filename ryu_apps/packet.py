@@ -117,12 +117,13 @@ def echo_request6(src_mac: bytes, dst_mac: bytes, src_ip6: bytes, dst_ip6: bytes
 
 
 def arp_request(src_mac: bytes, src_ip4: bytes | None, target_ip4: bytes,
-                eth_dst: bytes = BROADCAST) -> bytes:
+                eth_dst: bytes = BROADCAST, tha: bytes = bytes(6)) -> bytes:
     """An ARP request from `src_mac` for `target_ip4`. With `src_ip4` None the sender
     address is 0.0.0.0: an RFC 5227 probe, which claims no address, so no ARP cache
-    learns anything from it (Linux answers it with a unicast reply to `src_mac`)."""
+    learns anything from it (Linux answers it with a unicast reply to `src_mac`). A
+    request's target hardware address (`tha`) is ignored by its receivers (RFC 826)."""
     arp = _ARP.pack(1, ETH_IPV4, 6, 4, ARP_REQUEST, src_mac,
-                    bytes(4) if src_ip4 is None else src_ip4, bytes(6), target_ip4)
+                    bytes(4) if src_ip4 is None else src_ip4, tha, target_ip4)
     return _ETH.pack(eth_dst, src_mac, ETH_ARP) + arp
 
 
@@ -255,6 +256,16 @@ class Arp:
     tha: bytes
     tpa: bytes
     vlan: int | None = None
+    eth_dst: bytes = b''
+    eth_src: bytes = b''
+
+    def fields(self) -> dict:
+        """Its headers as OpenFlow match fields (Ryu's names and values)."""
+        return {'eth_dst': mac_text(self.eth_dst), 'eth_src': mac_text(self.eth_src),
+                'vlan_vid': 0 if self.vlan is None else 0x1000 | self.vlan,
+                'eth_type': ETH_ARP, 'arp_op': self.op, 'arp_spa': ip_text(self.spa),
+                'arp_tpa': ip_text(self.tpa), 'arp_sha': mac_text(self.sha),
+                'arp_tha': mac_text(self.tha)}
 
 
 @dataclass(frozen=True)
@@ -358,7 +369,7 @@ def parse_arp(frame: bytes) -> Arp | None:
     htype, ptype, hlen, plen, op, sha, spa, tha, tpa = _ARP.unpack_from(eth.body)
     if (htype, ptype, hlen, plen) != (1, ETH_IPV4, 6, 4) or op not in (ARP_REQUEST, ARP_REPLY):
         return None
-    return Arp(op, sha, spa, tha, tpa, eth.vlan)
+    return Arp(op, sha, spa, tha, tpa, eth.vlan, eth.dst_mac, eth.src_mac)
 
 
 def parse_neighbor_advertisement(frame: bytes) -> Na | None:

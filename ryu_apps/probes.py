@@ -351,7 +351,11 @@ class Prober:
             probe.broken_at = {'direction': 'request', 'dpid': format_dpid(request.dpid),
                                'table': None, 'flow': None, 'reason': probe.outcome,
                                'detail': detail}
-            self._finish(probe, DONE, now)
+            if name == 'dst_mac' and probe.family is icmp.V4:   # where did the ARP go?
+                self._traces.append(probe)
+                self._next_trace(now)
+            else:
+                self._finish(probe, DONE, now)
             return
         probe.request = dataclasses.replace(probe.request, **{name: mac})
         self._resolve(probe, now)
@@ -513,14 +517,15 @@ class Prober:
             probe = self.running.get(probe_id)
             if probe is not None and probe.due == when:
                 self._advance(probe, now)
+        due = None
         if self.trace is not None:
             due = self.trace.tick(now)
             if self.trace.done:
                 self._trace_done(now)
         deadlines = [bridge.expire(now) for bridge in self.bridges.values()]
         deadlines.append(self.resolver.tick(now))
-        if self.trace is not None:
-            deadlines.append(due)
+        if self.trace is not None:      # perhaps a new one (the resolver gave up): at once
+            deadlines.append(now if due is None else due)
         if self._timers:
             deadlines.append(self._timers[0][0])
         if self._blocked:
@@ -684,7 +689,12 @@ class Prober:
                 continue
             self._outstanding[(probe.request.dpid, 'echo', seq)] = probe
             self.counters['traces'] += 1
-            self.trace = Trace(probe, dict(self.bridges), self.settings, seq, now)
+            walk = None
+            if probe.outcome == 'next-hop-unresolved':
+                request = probe.request
+                walk = trace.ArpWalk(probe, request.gateway or request.dst_ip,
+                                     self.resolver.mac)
+            self.trace = Trace(probe, dict(self.bridges), self.settings, seq, now, walk)
             self.trace.start(now)
 
     def _trace_done(self, now: float) -> None:
@@ -692,7 +702,13 @@ class Prober:
         probe = done.probe
         self._outstanding.pop((probe.request.dpid, 'echo', done.seq), None)
         if probe.state == RUNNING:
-            probe.path, probe.broken_at = probe.path + done.path, done.broken_at
+            probe.path = probe.path + done.path
+            if probe.outcome is None:
+                probe.broken_at = done.broken_at
+            elif done.broken_at is not None:    # where the unanswered ARP request went
+                probe.broken_at = dict(done.broken_at, reason=probe.outcome, detail='%s; the '
+                                       'request was last seen: %s' % (probe.broken_at['detail'],
+                                                                       done.broken_at['detail']))
             self._finish(probe, DONE, now)
         self._next_trace(now)
 

@@ -21,10 +21,15 @@ DSCP mark, the *trace mark*, that nothing else carries:
 Nothing but trace-marked packets ever meets a watch, and every trace echo is taken by
 the app: the tenant sees none. Traces run one at a time. A table a packet enters twice
 in one direction is seen the first time only.
+
+A next hop that did not answer ARP is walked the same way (ArpWalk), with ARP requests
+as the source VM would send them, marked by their target hardware address: ours, which
+no tenant's request carries and every receiver ignores (RFC 826). There is no reply to
+follow: the walk shows where the request went.
 """
 from dataclasses import dataclass, field
 
-from ryu_apps import pipeline
+from ryu_apps import packet, pipeline
 from ryu_apps.bridge import Bridge, Catch
 from ryu_apps.options import Settings
 
@@ -49,14 +54,78 @@ def describe_effect(kind: str, arg) -> str:
     return EFFECTS[kind].format(arg)
 
 
+class EchoWalk:
+    """Trace-marked echoes of the probe's IP version: the request's way, then the reply's."""
+
+    def __init__(self, probe, settings: Settings, seq: int):
+        self.probe, self.settings, self.seq = probe, settings, seq
+        self.family, self.dscp = probe.family, settings.trace_dscp
+        self.directions = self.family.kinds()      # by ICMP type
+
+    def watch_fields(self, icmp_type: int) -> dict:
+        fields = self.family.match(icmp_type, ip_dscp=self.dscp)
+        del fields[self.family.type_field.replace('_type', '_code')]
+        return fields
+
+    def frame(self) -> bytes:
+        return self.probe.frame(self.seq, self.dscp)
+
+    def read(self, data: bytes) -> tuple[int, dict] | None:
+        """(its type, its headers as match fields), if `data` is this walk's packet."""
+        for kind in self.directions:
+            echo = self.family.parse(data, kind)
+            if (echo is not None and echo.ident == self.settings.dye and echo.seq == self.seq
+                    and echo.payload == self.probe.token):
+                return echo.icmp_type, echo.fields()
+        return None
+
+    def catch(self, bridge: Bridge, now: float) -> Catch:
+        request = self.probe.request
+        return bridge.acquire(request.in_port, request.src_mac, request.src_ip, now + 60,
+                              now, self.dscp)
+
+
+class ArpWalk:
+    """ARP requests for `target` from the source VM, marked by `mark` (our MAC) as their
+    target hardware address."""
+
+    def __init__(self, probe, target: str, mark: str):
+        request = probe.request
+        self.target, self.mark = packet.ip_bytes(target), packet.mac_bytes(mark)
+        self.src_ip = packet.ip_bytes(request.src_ip)
+        self._frame = packet.arp_request(packet.mac_bytes(request.src_mac), self.src_ip,
+                                         self.target, tha=self.mark)
+        self.directions = {packet.ARP_REQUEST: 'request'}
+        self._fields = dict(eth_type=packet.ETH_ARP, arp_op=packet.ARP_REQUEST,
+                            arp_tha=mark, arp_tpa=target)
+
+    def watch_fields(self, op: int) -> dict:
+        return self._fields
+
+    def frame(self) -> bytes:
+        return self._frame
+
+    def read(self, data: bytes) -> tuple[int, dict] | None:
+        arp = packet.parse_arp(data)
+        if (arp is None or arp.op != packet.ARP_REQUEST or arp.tha != self.mark
+                or (arp.spa, arp.tpa) != (self.src_ip, self.target)):
+            return None
+        return arp.op, arp.fields()
+
+    def catch(self, bridge: Bridge, now: float) -> None:
+        return None             # no answer to follow
+
+
 @dataclass
 class Trace:
-    """One probe's walk; `bridges` are every bridge the app controls."""
+    """One probe's walk; `bridges` are every bridge the app controls. `walk`: what it
+    sends (EchoWalk when None)."""
     probe: object
     bridges: dict[int, Bridge]
     settings: Settings
     seq: int
     started: float
+    walk: object = None
     path: list[dict] = field(default_factory=list)
     broken_at: dict | None = None
     done: bool = False
@@ -72,13 +141,9 @@ class Trace:
     _observed: list[tuple] = field(default_factory=list)   # (direction, dpid, table, flow,
     #                                                         fields, effect, its argument)
 
-    @property
-    def dscp(self) -> int:
-        return self.settings.trace_dscp
-
-    @property
-    def family(self):
-        return self.probe.family
+    def __post_init__(self):
+        if self.walk is None:
+            self.walk = EchoWalk(self.probe, self.settings, self.seq)
 
     def start(self, now: float) -> None:
         """Read every bridge's flow table that we have not read just now."""
@@ -95,19 +160,17 @@ class Trace:
         """Once every bridge's flows are known, lay the watches."""
         if self._indexes or self.done or not all(map(self._fresh, self.bridges.values())):
             return
-        request = self.probe.request
+        walk = self.walk
         for dpid, bridge in self.bridges.items():
             index = self._indexes[dpid] = bridge.reserve_index()
             self._flows[dpid] = list(bridge.flows)
             for table in sorted({f.table for f in bridge.flows} | {0}):
                 for key in [None] + watch_keys(bridge, table):
-                    for kind in self.family.kinds():
-                        bridge.watch(index, table, kind, self.dscp, key,
-                                     family=self.family)
+                    for kind in walk.directions:
+                        bridge.watch(index, table, walk.watch_fields(kind), key)
                         self._live.add((dpid, table, kind, key))
             self._barriers.add((dpid, bridge.barrier()))
-        self._catch = self.bridges[request.dpid].acquire(
-            request.in_port, request.src_mac, request.src_ip, now + 60, now, self.dscp)
+        self._catch = walk.catch(self.bridges[self.probe.request.dpid], now)
 
     def confirmed(self, dpid: int, xid: int, now: float) -> None:
         if (dpid, xid) in self._barriers:
@@ -123,35 +186,36 @@ class Trace:
             return self.end(now, 'the switches did not send their flow tables')
         if now > self.started + MAX_SECONDS + self.probe.request.timeout:
             return self.end(now, 'the walk stopped after %g seconds' % MAX_SECONDS)
-        ready = self._catch is not None and self._catch.ready_at is not None
-        if self._send_at is not None and ready and now >= max(self._send_at,
-                                                              self._catch.ready_at):
+        ready_at = self._ready_at()
+        if self._send_at is not None and ready_at is not None and now >= max(self._send_at,
+                                                                             ready_at):
             self._send_at = None
             self._sent_at = now
             self._wait_until = now + self.probe.request.timeout
             bridge = self.bridges[self.probe.request.dpid]
-            bridge.inject(self.probe.request.in_port, self.probe.frame(self.seq, self.dscp))
+            bridge.inject(self.probe.request.in_port, self.walk.frame())
         elif self._wait_until is not None and now >= self._wait_until:
             return self.end(now)
         due = [t for t in (self._send_at, self._wait_until) if t is not None]
         return min(due) if due else now + 0.05
 
+    def _ready_at(self) -> float | None:
+        """When the walk's catch is live (at once if it has none); None: not yet."""
+        if not self._indexes:
+            return None
+        return self._catch.ready_at if self._catch is not None else self.started
     def packet_in(self, dpid: int, msg, caught, now: float) -> bool:
         """A PacketIn that is this trace's echo: True (it is handled)."""
         if self.done or dpid not in self._indexes:
             return False
-        echo = None
-        for kind in self.family.kinds():
-            echo = self.family.parse(msg.data, kind)
-            if echo is not None:
-                break
+        seen = self.walk.read(msg.data)
         probe = self.probe
-        if (echo is None or echo.ident != self.settings.dye or echo.seq != self.seq
-                or echo.payload != probe.token):
+        if seen is None:
             return False
-        fields = dict(echo.fields(), **dict(msg.match.items()))
+        kind_seen, headers = seen
+        fields = dict(headers, **dict(msg.match.items()))
         elapsed = now - self._sent_at
-        if caught:   # the trace catch: the reply is where the source VM gets it
+        if caught and caught[0] is self._catch:   # the reply is where the source VM gets it
             shadow = caught[1]
             self.path.append(step('reply', dpid, msg.table_id, shadow and shadow.over,
                                    fields, 'delivered', probe.request.in_port, elapsed))
@@ -160,7 +224,7 @@ class Trace:
             return True
         if not self.bridges[dpid].is_watch(msg, self._indexes[dpid]):
             return False
-        table, icmp = msg.table_id, echo.icmp_type
+        table, icmp = msg.table_id, kind_seen
         specific = (dpid, table, icmp, _key(table, fields))
         hit = next((w for w in (specific, (dpid, table, icmp, None)) if w in self._live), None)
         self._wait_until = None
@@ -174,7 +238,7 @@ class Trace:
         self._resends = 0
         flow = pipeline.replay(self._flows[dpid], msg.table_id, fields)
         kind, arg = pipeline.effect(flow, fields)
-        direction = self.family.kinds()[echo.icmp_type]
+        direction = self.walk.directions[kind_seen]
         self.path.append(step(direction, dpid, msg.table_id, flow, fields, kind, arg, elapsed))
         self._observed.append((direction, dpid, msg.table_id, flow, fields, kind, arg))
         if len(self.path) >= MAX_STAGES:
@@ -185,8 +249,8 @@ class Trace:
         # this table in that context from now on, and to be seen in the others.
         for watch in {hit, (dpid, table, icmp, None)} & self._live:
             self._live.discard(watch)
-            bridge.watch(self._indexes[dpid], table, icmp, self.dscp, watch[3], add=False,
-                         family=self.family)
+            bridge.watch(self._indexes[dpid], table, self.walk.watch_fields(icmp), watch[3],
+                         add=False)
         self._barriers.add((dpid, bridge.barrier()))
         return True
 

@@ -67,6 +67,9 @@ def test_a_silent_source_and_an_unresolved_next_hop_are_their_own_verdicts(reque
     assert result['verdict'] == 'next-hop-unresolved', result
     assert result['broken_at']['reason'] == 'next-hop-unresolved'
     assert result['sent'] == 0
+    # where the ARP request went: walked table by table, as a trace walks an echo
+    assert result['path'] and {s['direction'] for s in result['path']} == {'request'}
+    assert result['broken_at']['table'] is not None, result['broken_at']
     assert network.ping('vm1', '10.0.0.99') == 'unreachable'
     network.run('vm2', ['ip', 'link', 'set', 'eth0', 'down'])
     result = app.probe(**bare(network, 'vm2', vms['vm1'].ip))

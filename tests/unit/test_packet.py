@@ -296,11 +296,17 @@ def test_mixed_ip_versions_are_refused_by_the_builders():
 
 
 def test_arp_answer_from_scapy_parses_to_its_fields():
-    assert packet.parse_arp(arp_reply()) == packet.Arp(2, DST_MAC, DST_IP, SRC_MAC, SRC_IP)
+    assert packet.parse_arp(arp_reply()) == packet.Arp(2, DST_MAC, DST_IP, SRC_MAC, SRC_IP,
+                                                       None, SRC_MAC, DST_MAC)
+    assert packet.parse_arp(arp_reply()).fields() == {
+        'eth_dst': VM1, 'eth_src': VM2, 'vlan_vid': 0, 'eth_type': 0x806, 'arp_op': 2,
+        'arp_spa': '10.0.0.2', 'arp_tpa': '10.0.0.1', 'arp_sha': VM2, 'arp_tha': VM1}
     padded = arp_reply() + bytes(18)     # to Ethernet's 60 bytes, as a NIC may
     assert packet.parse_arp(padded) == packet.parse_arp(arp_reply())
     assert packet.parse_arp(packet.arp_request(SRC_MAC, None, DST_IP)) == packet.Arp(
-        1, SRC_MAC, bytes(4), bytes(6), DST_IP)
+        1, SRC_MAC, bytes(4), bytes(6), DST_IP, None, packet.BROADCAST, SRC_MAC)
+    assert packet.parse_arp(packet.arp_request(SRC_MAC, SRC_IP, DST_IP, tha=DST_MAC)).tha \
+        == DST_MAC
 
 
 def test_echo6_reply_from_scapy_parses_and_its_headers_read_as_openflow_fields():

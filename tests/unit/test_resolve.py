@@ -88,8 +88,13 @@ def test_an_unanswered_next_hop_is_next_hop_unresolved_and_its_catch_goes():
     prober = Prober(SETTINGS)
     switch = Switch(prober)
     probe = prober.start(request(dst_mac=None, gateway='10.0.0.254'), now=0.0)
-    run(prober, switch, 0.0, TRIES * TRY_EVERY + 0.5)
-    assert [a.pdst for _, a in arps(switch)] == ['10.0.0.254'] * TRIES
+    run(prober, switch, 0.0, TRIES * TRY_EVERY + 2.0)
+    # the lookup's requests, then the walk's (marked by our MAC as the target's) to see
+    # where they went (trace.ArpWalk): no watch of this stand-in switch took it
+    asked = [a for _, a in arps(switch)]
+    assert [a.pdst for a in asked] == ['10.0.0.254'] * (TRIES + 1)
+    assert [a.hwdst for a in asked] == ['00:00:00:00:00:00'] * TRIES + [prober.resolver.mac]
+    assert prober.counters['traces'] == 1
     assert probe.verdict == 'next-hop-unresolved'
     assert '10.0.0.254' in probe.broken_at['detail']
     assert not switch.bridge.catches
