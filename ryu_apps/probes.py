@@ -328,8 +328,7 @@ class Prober:
                                                                        t, error))
         else:
             probe.kind.wire(probe, self.settings)
-            probe.round_at = now    # the switch's time to confirm runs from here, not from
-            self._catch(probe, self.bridges[request.dpid], now)   # a queued lookup's start
+            self._catch(probe, self.bridges[request.dpid], now)
 
     def _resolved(self, probe: Probe, name: str, mac: str | None, now: float,
                   error: str | None = None) -> None:

@@ -157,23 +157,3 @@ def test_a_lookup_that_could_not_ask_is_an_error_never_a_verdict():
     assert (probe.state, probe.verdict) == ('error', None)
     assert 'did not confirm our flows' in probe.error
     assert not arps(switch)
-
-
-def test_a_probe_whose_lookup_took_long_still_gets_its_whole_arm_timeout():
-    """The switch's time to confirm a probe's catch runs from when the catch is laid,
-    not from the probe's start: lookups queue (IN_FLIGHT per switch), and a probe
-    resolved late once ended in error (510 of a 2,450-pair mesh with no MAC)."""
-    prober = Prober(SETTINGS)
-    switch = Switch(prober)
-    probe = prober.start(request(dst_mac=None, count=1), now=0.0)
-    for t in (1.0, 2.0, 3.0, 4.0):      # the switch is slow to confirm the lookup's flows
-        prober.tick(t)
-    switch.confirm_all(4.0)
-    prober.tick(4.01)
-    (_, asked), = arps(switch)
-    answer(switch, asked, ROUTER, 4.02, switch.shadow_adds()[-1].cookie)
-    for t in (4.5, 5.0, 5.5):           # and the probe's
-        prober.tick(t)
-    switch.confirm_all(5.5)
-    run(prober, switch, 5.5, 5.6)
-    assert probe.error is None and probe.echoes
