@@ -15,17 +15,18 @@ PAIR = ['monitor', 'src', 'dst', 'kind']
 PROBE_STATES = ('started', 'done', 'error', 'cancelled')
 # The core's counters (GET /probe/stats), each as ryu_probe_<name>_total.
 COUNTERS = {
-    'packet_outs': 'PacketOuts sent (echo requests, retransmissions and traces).',
+    'packet_outs': 'PacketOuts sent (probe packets, retransmissions, traces, hand-ons).',
     'packet_ins': 'PacketIns received from our flows.',
-    'replies': 'Echo replies matched to a probe.',
+    'replies': 'Answers matched to a probe (echo replies, SYN-ACKs, offers...).',
     'late_replies': 'Echo replies that came after their echo was answered or lost.',
-    'tenant_packet_ins': "PacketIns of tenant packets that carry our mark.",
+    'tenant_packet_ins': "PacketIns of tenant packets (with our mark, or copied, or taken).",
+    'handed_on': "Tenant packets a catch took (tcp, udp, dhcp), sent on to their VM.",
     'trace_packet_ins': 'PacketIns of trace watches.',
     'flow_mods': 'FlowMods sent.',
     'flow_reads': 'Flow table reads.',
     'flows_lost': 'Our flows deleted by someone else.',
     'unmarked_rounds': 'Probe rounds repeated without the mark.',
-    'traces': 'Traces run to find where a path broke.',
+    'traces': 'Traces run to find where a path broke (or an ARP request went).',
 }
 CONTENT_TYPE = 'text/plain; version=0.0.4'
 

@@ -7,10 +7,16 @@ POST   /probe/switches         dial a bridge's passive listener (ovs-vsctl set-c
 POST   /probe/probes           start a probe; body:
                                  {"dpid": "<16 hex>" | int, "in_port": int | "<port name>",
                                   "src_mac"?, "src_ip", "dst_mac"?, "dst_ip", "gateway"?,
+                                  "kind": "icmp"|"tcp"|"udp"|"arp"|"dhcp",
+                                  "dst_port" (tcp, udp: 1..65535),
+                                  "payload"? (udp: hex, up to 1024 bytes),
                                   "count": 3, "interval": 0.2, "timeout": 1.0, "wait": false}
                                IPv4 or IPv6 (all addresses of one version); a MAC left out
                                is found by the app (resolve.py); "gateway": the next hop of
-                               an off-subnet destination, whose MAC is asked for
+                               an off-subnet destination, whose MAC is asked for. What each
+                               kind sends and catches: kinds.py. arp asks for dst_ip (no
+                               dst_mac, no gateway); dhcp takes no dst_ip, dst_mac or
+                               gateway, and src_ip only to find src_mac (IPv4 only)
                                201 {probe} (Location: /probe/probes/<id>), or with
                                "wait": true, 200 {probe} once the probe has ended
 POST   /probe/batch            start many probes at once, all or none; body:
@@ -23,6 +29,8 @@ POST   /probe/monitors         add a monitor: pairs probed again and again, each
                                slot of the interval; body:
                                  {"name": "[a-z0-9_.-]{1,64}", "interval": 1..3600 s,
                                   "count": 3, "timeout": 1.0, "echo_interval": 0.2,
+                                  "kind"?, "dst_port"?, "payload"? (as a probe's, for
+                                  every pair; a mesh cannot be dhcp),
                                   "probes": [{"dpid", "in_port", "src_mac"?, "src_ip",
                                               "dst_mac"?, "dst_ip", "gateway"?, "name"?}, ...]
                                   | "mesh": [{"dpid", "in_port", "mac"?, "ip", "name"?}, ...]}
@@ -43,13 +51,23 @@ GET    /probe/stats            200 {"running", "stored", "switches", "catches", 
                                     "flow_mods", "flow_reads", "flows_lost", "packet_outs",
                                     "packet_ins", "replies", "late_replies",
                                     "tenant_packet_ins", "trace_packet_ins",
-                                    "unmarked_rounds", "traces"}}
+                                    "handed_on" (a tenant's packet that a tcp, udp or
+                                    dhcp catch took, sent on to its VM),
+                                    "unmarked_rounds", "traces", "resolved", ...}}
 
 probe = {"id", "state": "running"|"done"|"cancelled"|"error",
-         "verdict": "reachable"|"unreachable"|"partial"|"source-not-answering"
-                    |"next-hop-unresolved"|null,
+         "verdict": icmp: "reachable"|"partial"|"unreachable";
+                    tcp: "open"|"closed"|"filtered";
+                    udp: "open"|"closed"|"filtered"|"open|filtered";
+                    arp, dhcp: "reachable"|"unreachable";
+                    any: "source-not-answering"|"next-hop-unresolved" (nothing sent) | null,
          "sent", "received", "loss": 0..1 | null, "rtt_ms": {"min", "avg", "max"} | null,
-         "replies": [{"seq", "rtt_ms"}], "duplicates", "retransmits", "flows_reinstalled",
+         "replies": [{"seq", "rtt_ms", "answer"? ("open"|"closed"|"filtered"),
+                      "icmp"? (the ICMP unreachable that said so), "reply_bytes"? (udp),
+                      "mac"? (arp), DHCP offer fields? (dhcp)}],
+         "src_port" (tcp, udp: ours), "mac" (arp: the answer's), "offer" (dhcp:
+         {"server", "server_mac", "offered", "router", "lease_seconds"} | null),
+         "duplicates", "retransmits", "flows_reinstalled",
          "observed_at": "source-port", "mark": "kept"|"lost"|null, "covers": "<words>",
          "path": [step, ...], "broken_at": null | {"direction", "dpid", "table", "flow",
                                                     "reason", "detail"},
@@ -72,6 +90,8 @@ broken_at.reason, why a probe that is not reachable broke (see trace.py):
   left-on-port   left on a port and was never seen again on a bridge the app controls
   no-answer      the request left the last bridge that saw it toward a unicast MAC (the
                  next hop, or the destination), and no answer came
+  next-hop-unresolved  no ARP answer for the next hop; for IPv4, `dpid`, `table` and
+                 `flow` say where the ARP request was last seen (trace.ArpWalk)
   not-delivered  the reply reached the source bridge and was not delivered to the source
                  VM's port
   to-controller  handed to another controller
@@ -80,7 +100,8 @@ broken_at.reason, why a probe that is not reachable broke (see trace.py):
 Errors are JSON, {"error": "<field>: <what is wrong>"} (in a batch, "probes[<i>].<field>: ..."):
 400 for a bad body or field, 404
 for an unknown switch, port, probe or monitor, 405 for a wrong method, 409 for a monitor
-name taken, 429 when max_active_probes probes are already running.
+name taken (or an arp probe of the same source and target already running: its answers
+name no probe), 429 when max_active_probes probes are already running.
 """
 import dataclasses
 import ipaddress

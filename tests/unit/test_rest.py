@@ -85,6 +85,60 @@ def test_each_malformed_or_out_of_range_field_is_400_naming_it(api, change, fiel
     assert status == 400 and body['error'].startswith(field + ':'), body
 
 
+@pytest.mark.parametrize('change, field', [
+    ({'kind': 'ping'}, 'kind'), ({'kind': None}, 'kind'), ({'kind': 'TCP'}, 'kind'),
+    ({'kind': 'tcp'}, 'dst_port'), ({'kind': 'tcp', 'dst_port': 0}, 'dst_port'),
+    ({'kind': 'udp', 'dst_port': 65536}, 'dst_port'), ({'kind': 'tcp', 'dst_port': '80'}, 'dst_port'),
+    ({'kind': 'tcp', 'dst_port': True}, 'dst_port'), ({'dst_port': 80}, 'dst_port'),
+    ({'kind': 'arp', 'dst_port': 80}, 'dst_port'),
+    ({'kind': 'udp', 'dst_port': 53, 'payload': 'xyz0'}, 'payload'),
+    ({'kind': 'udp', 'dst_port': 53, 'payload': 'abc'}, 'payload'),
+    ({'kind': 'udp', 'dst_port': 53, 'payload': 7}, 'payload'),
+    ({'kind': 'udp', 'dst_port': 53, 'payload': '00' * 1025}, 'payload'),
+    ({'kind': 'tcp', 'dst_port': 80, 'payload': '00'}, 'payload'),
+    ({'kind': 'dhcp'}, 'dst_ip'), ({'kind': 'arp'}, 'dst_mac'),
+    ({'kind': 'arp', 'dst_mac': None, 'gateway': '10.0.0.254'}, 'gateway'),
+    ({'kind': 'dhcp', 'dst_ip': None, 'dst_mac': None, 'src_ip': 'fd00::1'}, 'src_ip'),
+    ({'dst_ip': 'fd00::2'}, 'dst_ip'), ({'gateway': 'fd00::1'}, 'gateway'),
+    ({'kind': 'tcp', 'dst_port': 80, 'dst_ip': 'fd00::2'}, 'dst_ip'),
+])
+def test_each_bad_kind_field_is_400_naming_it(api, change, field):
+    status, body, _ = api('POST', '/probe/probes', dict(GOOD, **change))
+    assert status == 400 and body['error'].startswith(field + ':'), body
+
+
+@pytest.mark.parametrize('extra, request_has', [
+    ({'kind': 'tcp', 'dst_port': 443}, {'kind': 'tcp', 'dst_port': 443}),
+    ({'kind': 'udp', 'dst_port': 53, 'payload': 'ABCD'}, {'kind': 'udp', 'payload': 'abcd'}),
+    ({'kind': 'arp', 'dst_mac': None}, {'kind': 'arp', 'dst_mac': None}),
+    ({'kind': 'dhcp', 'dst_mac': None, 'dst_ip': None, 'src_ip': None},
+     {'kind': 'dhcp', 'dst_ip': None, 'src_mac': '02:00:00:00:00:01'}),
+])
+def test_every_kind_starts_with_its_fields_normalised(api, extra, request_has):
+    body = {k: v for k, v in dict(GOOD, **extra).items() if v is not None}
+    status, result, _ = api('POST', '/probe/probes', body)
+    assert status == 201, result
+    assert result['request'].items() >= request_has.items()
+
+
+def test_a_monitor_takes_a_kind_for_all_its_pairs_and_keeps_it_in_its_definition(api):
+    pair = {k: GOOD[k] for k in ('dpid', 'in_port', 'src_ip', 'dst_ip')}
+    monitor = {'name': 'web', 'interval': 5, 'kind': 'tcp', 'dst_port': 443, 'probes': [pair]}
+    status, body, _ = api('POST', '/probe/monitors', monitor)
+    assert status == 201, body
+    assert (body['kind'], body['dst_port']) == ('tcp', 443) and 'kind' not in body['probes'][0]
+    status, body, _ = api('POST', '/probe/monitors', dict(monitor, name='w2', dst_port=None))
+    assert status == 400 and body['error'].startswith('dst_port:')
+    mesh = [{'dpid': GOOD['dpid'], 'in_port': 'tap1', 'ip': '10.0.0.1'},
+            {'dpid': GOOD['dpid'], 'in_port': 'tap2', 'ip': '10.0.0.2'}]
+    status, body, _ = api('POST', '/probe/monitors', {'name': 'd', 'interval': 5,
+                                                       'kind': 'dhcp', 'mesh': mesh})
+    assert status == 400 and body['error'].startswith('kind:')
+    status, body, _ = api('POST', '/probe/monitors', {'name': 'a', 'interval': 5,
+                                                       'kind': 'arp', 'mesh': mesh})
+    assert status == 201 and body['kind'] == 'arp', body
+
+
 @pytest.mark.parametrize('missing', sorted(set(GOOD) - {'src_mac', 'dst_mac'}))
 def test_each_missing_field_is_400_naming_it(api, missing):
     body = {k: v for k, v in GOOD.items() if k != missing}
