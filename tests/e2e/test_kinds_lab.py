@@ -4,8 +4,8 @@ down, DHCP with the server running and stopped. Each verdict is checked against 
 tenant's own tool run inside the source VM: nc, a UDP socket, arping, nmap's DHCP
 discover."""
 import os
-import socket
 import time
+import urllib.request
 
 import pytest
 
@@ -160,3 +160,27 @@ def test_every_kind_agrees_with_the_tenants_own_tools(request, app, name):
     # nothing of ours is left once the probes are done; the tenant saw nothing of ours
     counters = app.get('/probe/stats')['counters']
     assert app.get('/probe/stats')['running'] == 0, counters
+
+
+def test_a_tcp_monitor_reads_open_in_its_pairs_and_in_metrics_with_its_kind(request, app):
+    network = bring_up(request, app, 'flat', prefix='k')
+    vms = network.vms()
+    daemon(network, 'vm2', 'tcp', ['socat', 'TCP-LISTEN:%d,fork,reuseaddr' % OPEN, 'SYSTEM:true'])
+    wait_listening(network, 'vm2', OPEN)
+    probes = [{'dpid': '%016x' % vms['vm1'].dpid, 'in_port': vms['vm1'].port_name,
+               'src_ip': vms['vm1'].ip, 'dst_ip': vms['vm2'].ip, 'name': 'web'}]
+    status, body = app.request('POST', '/probe/monitors', {
+        'name': 'web', 'interval': 2, 'count': 1, 'kind': 'tcp', 'dst_port': OPEN,
+        'probes': probes})
+    assert status == 201, body
+    deadline = time.monotonic() + 30
+    while not app.get('/probe/monitors/web')['pairs'][0]['rounds'] >= 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    pair = app.get('/probe/monitors/web')['pairs'][0]
+    assert pair['verdict'] == nc(network, 'vm1', vms['vm2'].ip, OPEN) == 'open', pair
+    metrics = urllib.request.urlopen(app.url + '/metrics', timeout=30).read().decode()
+    line = 'ryu_probe_success{dst="%s",kind="tcp",monitor="web",src="%s"} 1.0' % (
+        vms['vm2'].ip, vms['vm1'].ip)
+    assert line in metrics, [m for m in metrics.splitlines() if 'success{' in m]
+    assert app.request('DELETE', '/probe/monitors/web')[0] == 200
