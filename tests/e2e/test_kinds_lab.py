@@ -102,7 +102,8 @@ def test_every_kind_agrees_with_the_tenants_own_tools(request, app, name):
     src, dst, gateway, server = PAIRS[name]
     vms = network.vms()
     dst_ip, via = vms[dst].ip, {'gateway': gateway} if gateway else {}
-    daemon(network, dst, 'tcp', ['socat', 'TCP-LISTEN:%d,fork,reuseaddr' % OPEN, 'SYSTEM:true'])
+    daemon(network, dst, 'tcp', ['socat', 'TCP6-LISTEN:%d,ipv6only=0,fork,reuseaddr' % OPEN,
+                                 'SYSTEM:true'])
     daemon(network, dst, 'tcp-dropped',
            ['socat', 'TCP-LISTEN:%d,fork,reuseaddr' % FILTERED, 'SYSTEM:true'])
     daemon(network, dst, 'udp', ['socat', 'UDP-RECVFROM:%d,fork' % UDP_OPEN, 'SYSTEM:echo pong'])
@@ -125,6 +126,12 @@ def test_every_kind_agrees_with_the_tenants_own_tools(request, app, name):
         assert (result['verdict'], udp(network, src, dst_ip, port)) == (truth, truth), result
     icmp = app.probe(**body(network, src, dst_ip, 'icmp', **via))
     assert icmp['verdict'] == network.ping(src, dst_ip) == 'reachable', icmp
+    if vms[src].ip6 and not gateway:     # the same over IPv6 (neighbour discovery for MACs)
+        v6 = dict(body(network, src, vms[dst].ip6, 'tcp', dst_port=OPEN), src_ip=vms[src].ip6)
+        result = app.probe(**v6)
+        assert result['verdict'] == nc(network, src, vms[dst].ip6, OPEN) == 'open', result
+        result = app.probe(**dict(v6, kind='udp', dst_port=UDP_CLOSED))
+        assert result['verdict'] == udp(network, src, vms[dst].ip6, UDP_CLOSED) == 'closed'
 
     # ARP: on the source's own segment (routed: vm2, the same subnet as vm1)
     neighbour = 'vm2' if name == 'routed' else dst
