@@ -59,6 +59,28 @@ OPTS = [
                help='JSON file that keeps the monitors (POST /probe/monitors) across '
                     'restarts: written atomically on every change, read at start. Unset: '
                     'monitors live only as long as the process.'),
+    # Access to the REST API (access.py)
+    cfg.StrOpt('api_token_file', default=None,
+               help='File of tokens (a line: TOKEN, or NAME TOKEN) that may use the whole '
+                    'REST API, as "Authorization: Bearer TOKEN"; others get 401. Unset: '
+                    'no authentication (keep the API on 127.0.0.1 then).'),
+    cfg.StrOpt('api_readonly_token_file', default=None,
+               help='File of tokens that may only read (GET): they cannot start probes or '
+                    'change monitors (403). Needs api_token_file.'),
+    cfg.BoolOpt('metrics_without_token', default=False,
+                help='Serve GET /metrics without a token (Prometheus scrapes without one '
+                     'by default).'),
+    cfg.IntOpt('max_body_bytes', default=4 << 20, min=1024,
+               help='Largest request body; larger ones get 413 unread.'),
+    cfg.FloatOpt('api_rate', default=0.0, min=0,
+                 help='REST requests per second per client address (bursts of api_burst); '
+                      'past it, 429 with Retry-After. 0: no limit.'),
+    cfg.IntOpt('api_burst', default=20, min=1,
+               help='Requests a client may make at once before api_rate applies.'),
+    cfg.StrOpt('api_cert', default=None,
+               help='PEM certificate (chain) for serving the REST API over TLS (with '
+                    'api_key): then it speaks HTTPS only, on --wsapi-host/--wsapi-port.'),
+    cfg.StrOpt('api_key', default=None, help='The PEM private key of api_cert.'),
 ]
 
 cfg.CONF.register_opts(OPTS, group=GROUP)
@@ -85,6 +107,14 @@ class Settings:
     max_timeout: float = _default('max_timeout')
     max_results: int = _default('max_results')
     monitors_file: str | None = _default('monitors_file')
+    api_token_file: str | None = _default('api_token_file')
+    api_readonly_token_file: str | None = _default('api_readonly_token_file')
+    metrics_without_token: bool = _default('metrics_without_token')
+    max_body_bytes: int = _default('max_body_bytes')
+    api_rate: float = _default('api_rate')
+    api_burst: int = _default('api_burst')
+    api_cert: str | None = _default('api_cert')
+    api_key: str | None = _default('api_key')
 
     @property
     def dscp(self) -> int:

@@ -26,6 +26,7 @@ from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
+from ryu_apps.access import Access
 from ryu_apps.bridge import Port
 from ryu_apps.monitors import Monitor, Monitors, MonitorSpec, Store
 from ryu_apps.options import Settings
@@ -54,6 +55,7 @@ class ProbeApp(app_manager.RyuApp):
         super().__init__(*args, **kwargs)
         self.settings = Settings.from_conf()
         self.prober = Prober(self.settings, on_done=self._probe_done)
+        self.access = Access.from_settings(self.settings)
         store = self.settings.monitors_file and Store(self.settings.monitors_file)
         offset = time.time() - time.monotonic()
         self.monitors = Monitors(self.prober, store or None, wall=lambda now: now + offset)

@@ -110,11 +110,13 @@ import os
 import json
 import logging
 import re
+import time
 
 from ryu.app.wsgi import ControllerBase, route
 from ryu.lib import hub
 from webob import Response
 
+from ryu_apps.access import audit
 from ryu_apps.kinds import KINDS, MAX_PAYLOAD
 from ryu_apps.options import Settings
 from ryu_apps import metrics
@@ -490,6 +492,19 @@ def parse_address(raw: bytes) -> tuple[str, int]:
     return host, port
 
 
+def _described(probe) -> str:
+    """A probe in one line of the audit log."""
+    r = probe.request
+    return '%s %s%s from %s port %d %s -> %s, count %d' % (
+        probe.id, r.kind, '/%d' % r.dst_port if r.dst_port else '', format_dpid(r.dpid),
+        r.in_port, r.src_ip or r.src_mac, r.dst_ip or '-', r.count)
+
+
+def _monitor_described(spec: MonitorSpec) -> str:
+    return '%s: %d pairs, %s every %g s' % (spec.name, len(spec.targets),
+                                            spec.definition.get('kind', 'icmp'), spec.interval)
+
+
 def _json(body, status: int = 200, **headers) -> Response:
     response = Response(status=status, content_type='application/json', charset='utf-8',
                         body=json.dumps(body).encode())
@@ -501,10 +516,16 @@ def _error(status: int, message: str, **headers) -> Response:
     return _json({'error': message}, status, **headers)
 
 
-def _methods(*allowed: str):
-    """Answer 405 (with Allow) for any other method; ProbeError becomes its JSON error."""
+def _methods(*allowed: str, open_: bool = False):
+    """Answer 405 (with Allow) for any other method; ProbeError becomes its JSON error.
+    Before the handler, access.py decides whether the caller may (`open_`: the status
+    page's own files, which hold no data: anyone); `req.who` is the caller then."""
     def decorate(handler):
         def wrapper(self, req, **kwargs):
+            if not open_:
+                refused = _refused(self.app.access, req)
+                if refused is not None:
+                    return refused
             if req.method not in allowed:
                 return _error(405, 'method %s not allowed' % req.method,
                               Allow=', '.join(allowed))
@@ -520,6 +541,17 @@ def _methods(*allowed: str):
     return decorate
 
 
+def _refused(access, req) -> Response | None:
+    """The refusal of a request (401, 403, 413, 429), or None; sets `req.who`."""
+    length = req.content_length
+    if length is None and req.method in ('POST', 'PUT'):    # chunked: read at most the cap
+        req.body = req.body_file.read(access.max_body + 1)
+        length = len(req.body)
+    req.who, refusal = access.check(req.method, req.path, req.headers.get('Authorization'),
+                                    req.remote_addr or '-', length, time.monotonic())
+    return None if refusal is None else _error(refusal[0], refusal[1], **refusal[2])
+
+
 class ProbeController(ControllerBase):
     """Routes requests to the app (passed in as data[APP])."""
 
@@ -533,6 +565,7 @@ class ProbeController(ControllerBase):
         if req.method == 'POST':
             host, port = parse_address(req.body)
             dialled = self.app.dial(host, port)
+            audit(req.who, 'dial', '%s:%d' % (host, port))
             return _json({'address': '%s:%d' % (host, port), 'dialled': dialled}, 202)
         return _json([{'dpid': format_dpid(dpid),
                        'ports': [p.to_json() for p in sorted(
@@ -547,6 +580,7 @@ class ProbeController(ControllerBase):
         request, wait = parse_probe_request(req.body, self.app.prober.bridges,
                                             self.app.settings)
         probe = self.app.start_probe(request)
+        audit(req.who, 'probe', _described(probe))
         if wait:
             self.app.wait_probe(probe)
             return _json(probe.to_json())
@@ -557,6 +591,8 @@ class ProbeController(ControllerBase):
     def batch(self, req):
         requests, wait = parse_batch(req.body, self.app.prober.bridges, self.app.settings)
         probes = self.app.start_probes(requests)
+        audit(req.who, 'batch', '%d probes: %s' % (len(probes), ', '.join(
+            _described(p) for p in probes[:5]) + (', ...' if len(probes) > 5 else '')))
         if wait:
             for probe in probes:
                 self.app.wait_probe(probe)
@@ -578,6 +614,8 @@ class ProbeController(ControllerBase):
     def probe(self, req, probe_id):
         if req.method == 'DELETE':
             probe = self.app.cancel_probe(probe_id)
+            if probe is not None:
+                audit(req.who, 'cancel', 'probe %s' % probe_id)
         else:
             probe = self.app.prober.get(probe_id) or self.app.monitors.probe(probe_id)
         if probe is None:
@@ -593,6 +631,7 @@ class ProbeController(ControllerBase):
                           for _, m in sorted(monitors.monitors.items())])
         spec = parse_monitor(_object(req.body), self.app.settings, self.app.prober.bridges)
         monitor = self.app.add_monitor(spec)
+        audit(req.who, 'monitor add', _monitor_described(spec))
         return _json(monitors.to_json(monitor), 201, Location='/probe/monitors/' + spec.name)
 
     @route('probe', '/probe/monitors/{name}')
@@ -604,9 +643,12 @@ class ProbeController(ControllerBase):
                                  name)
             new = name not in monitors.monitors
             monitor = self.app.add_monitor(spec, replace=True)
+            audit(req.who, 'monitor put', _monitor_described(spec))
             return _json(monitors.to_json(monitor), 201 if new else 200)
         if req.method == 'DELETE':
             monitor = self.app.remove_monitor(name)
+            if monitor is not None:
+                audit(req.who, 'monitor delete', name)
         else:
             monitor = monitors.get(name)
         if monitor is None:
@@ -621,18 +663,18 @@ class ProbeController(ControllerBase):
                                                 pause=lambda: hub.sleep(0)))
 
     @route('ui', '/probe/ui')
-    @_methods('GET')
+    @_methods('GET', open_=True)
     def ui_root(self, req):
         return Response(status=301, location='/probe/ui/')
 
     @route('ui', '/probe/ui/')
-    @_methods('GET')
+    @_methods('GET', open_=True)
     def ui_index(self, req):
         return self._ui_file('index.html')
 
     # Routes wraps the requirement in its own anchors: this one must have none.
     @route('ui', '/probe/ui/{file}', requirements={'file': r'[a-z0-9_-]+\.[a-z]+'})
-    @_methods('GET')
+    @_methods('GET', open_=True)
     def ui(self, req, file):
         return self._ui_file(file)
 
