@@ -26,6 +26,7 @@ from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
+from ryu_apps import tls
 from ryu_apps.access import Access
 from ryu_apps.bridge import Port
 from ryu_apps.monitors import Monitor, Monitors, MonitorSpec, Store
@@ -56,6 +57,12 @@ class ProbeApp(app_manager.RyuApp):
         self.settings = Settings.from_conf()
         self.prober = Prober(self.settings, on_done=self._probe_done)
         self.access = Access.from_settings(self.settings)
+        if bool(self.settings.api_cert) != bool(self.settings.api_key):
+            raise ValueError('api_cert and api_key: give both, or neither')
+        if self.settings.api_cert:
+            tls.serve_rest_over_tls(self.settings.api_cert, self.settings.api_key)
+        if cfg.CONF.ctl_privkey:
+            tls.fix_openflow_tls()
         store = self.settings.monitors_file and Store(self.settings.monitors_file)
         offset = time.time() - time.monotonic()
         self.monitors = Monitors(self.prober, store or None, wall=lambda now: now + offset)

@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 import urllib.error
@@ -32,14 +33,20 @@ class ProbeController(Daemon):
 
     `apps` are more Ryu apps to run in the same process, `args` more ryu-manager options
     (`--ofp-switch-address-list`, ...), `config` the text of a config file (e.g. a
-    `[probe]` section). With `listen=False` nobody is expected to dial the OpenFlow port."""
+    `[probe]` section). With `listen=False` nobody is expected to dial the OpenFlow port.
+    `token` goes with every request (the app's api_token_file); `cafile`: the app serves
+    HTTPS (api_cert), and this CA vouches for it."""
 
     name = 'ryu-manager'
 
     def __init__(self, apps: tuple[str, ...] = (), args: tuple[str, ...] = (),
                  config: str | None = None, of_port: int | None = None,
-                 rest_port: int | None = None, listen: bool = True):
+                 rest_port: int | None = None, listen: bool = True,
+                 token: str | None = None, cafile: str | None = None,
+                 of_tls: tuple[str, str, str] | None = None):
         super().__init__('ryu-probe-app.', 'ryu-manager.log')
+        self.token, self.cafile = token, cafile
+        self.of_tls = of_tls        # OpenFlow over TLS: (key, cert, CA of the switches)
         self.of_port = of_port or free_port()
         self.rest_port = rest_port or free_port()
         self.apps, self.args, self.config, self.listen = list(apps), list(args), config, listen
@@ -47,15 +54,19 @@ class ProbeController(Daemon):
     @property
     def target(self) -> str:
         """What a bridge's set-controller takes to reach the app."""
-        return 'tcp:127.0.0.1:%d' % self.of_port
+        return '%s:127.0.0.1:%d' % ('ssl' if self.of_tls else 'tcp', self.of_port)
 
     @property
     def url(self) -> str:
-        return 'http://127.0.0.1:%d' % self.rest_port
+        return '%s://127.0.0.1:%d' % ('https' if self.cafile else 'http', self.rest_port)
 
     def start(self, timeout: float = 20.0) -> 'ProbeController':
         args = [RYU_MANAGER, '--ofp-listen-host', '127.0.0.1',
                 '--ofp-tcp-listen-port', str(self.of_port), '--wsapi-port', str(self.rest_port)]
+        if self.of_tls:     # then Ryu listens for TLS only, on its SSL port
+            key, cert, ca = self.of_tls
+            args += ['--ofp-ssl-listen-port', str(self.of_port), '--ctl-privkey', key,
+                     '--ctl-cert', cert, '--ca-certs', ca]
         if self.config:
             path = os.path.join(self.dir, 'probe.conf')
             with open(path, 'w') as conf:
@@ -88,8 +99,11 @@ class ProbeController(Daemon):
         """(status, decoded JSON body), for any status."""
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         req = urllib.request.Request(self.url + path, data=data, method=method)
+        if self.token:
+            req.add_header('Authorization', 'Bearer ' + self.token)
+        context = self.cafile and ssl.create_default_context(cafile=self.cafile)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as res:
+            with urllib.request.urlopen(req, timeout=timeout, context=context) as res:
                 return res.status, json.loads(res.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b'null')
