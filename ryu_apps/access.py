@@ -86,6 +86,10 @@ class Access:
               length: int | None, now: float) -> tuple[str, tuple | None]:
         """(who, None) if the request may go on, else (who, (status, message, headers))."""
         who = client
+        wait = self._wait(client, now)     # first: guessing tokens is rate-limited too
+        if wait:
+            return who, (429, 'too many requests from %s (api_rate=%g/s): retry in %d s'
+                         % (client, self.rate, wait), {'Retry-After': str(wait)})
         if self.tokens and not (self.metrics_open and path in OPEN_PATHS):
             token = self._token(authorization)
             if token is None:
@@ -97,10 +101,6 @@ class Access:
         if length is not None and length > self.max_body:
             return who, (413, 'body: larger than %d bytes (max_body_bytes)' % self.max_body,
                          {})
-        wait = self._wait(client, now)
-        if wait:
-            return who, (429, 'too many requests from %s (api_rate=%g/s): retry in %d s'
-                         % (client, self.rate, wait), {'Retry-After': str(wait)})
         return who, None
 
     def _token(self, authorization: str | None) -> Token | None:

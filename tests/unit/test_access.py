@@ -74,6 +74,7 @@ def test_past_the_rate_a_client_gets_429_with_retry_after(api):
     statuses = [api('GET', '/probe/stats', token='s3cret-admin') for _ in range(4)]
     assert [s for s, _ in statuses] == [200, 200, 200, 429]
     assert statuses[-1][1].headers['Retry-After'] == '2'
+    assert api('GET', '/probe/stats', token='guess')[0] == 429    # before the token check
 
 
 def test_the_rate_limit_is_per_client_and_refills():
