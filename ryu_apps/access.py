@@ -18,6 +18,7 @@ No event loop here: `Access.check(method, path, headers, client, length, now)` r
 the caller's identity or an (status, message, headers) refusal; rest.py turns it into a
 response.
 """
+import datetime
 import hashlib
 import hmac
 import logging
@@ -127,5 +128,7 @@ class Access:
 
 
 def audit(who: str, action: str, what: str) -> None:
-    """One line of the audit log: who started or changed what (the log line has when)."""
-    AUDIT.info('%s by %s: %s', action, who, what)
+    """One line of the audit log: when (UTC), who started or changed what. Ryu logs bare
+    messages, so the time is in the message."""
+    AUDIT.info('%s %s by %s: %s', datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec='milliseconds'), action, who, what)

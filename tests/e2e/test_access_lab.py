@@ -108,4 +108,4 @@ def test_https_tokens_and_openflow_tls_with_client_certificates(request, secure)
                 tls.sendall(b'\x04\x00\x00\x08\x00\x00\x00\x01')     # OFPT_HELLO
                 assert tls.recv(8) == b''
     lines = app.log().splitlines()
-    assert any('probe by ops@127.0.0.1: %s icmp from' % result['id'] in l for l in lines)
+    assert any(' probe by ops@127.0.0.1: %s icmp from' % result['id'] in l for l in lines)

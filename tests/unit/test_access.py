@@ -2,6 +2,7 @@
 the audit log, through the real WSGI routes."""
 import json
 import logging
+import re
 
 import pytest
 from ryu.app.wsgi import WSGIApplication
@@ -94,7 +95,10 @@ def test_every_start_and_change_is_audited_with_who(api, caplog):
         {k: PROBE[k] for k in ('dpid', 'in_port', 'src_ip', 'dst_ip')}]}
     assert api('POST', '/probe/monitors', monitor, token='s3cret-admin')[0] == 201
     assert api('DELETE', '/probe/monitors/web', token='s3cret-admin')[0] == 200
-    lines = [r.getMessage() for r in caplog.records if r.name == 'ryu_probe.audit']
+    stamped = [r.getMessage().split(' ', 1) for r in caplog.records
+               if r.name == 'ryu_probe.audit']
+    assert all(re.match(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$', t) for t, _ in stamped)
+    lines = [line for _, line in stamped]
     assert lines[0].startswith('probe by alice@192.0.2.7: %s tcp/443 from 0000000000000001 '
                                'port 1 10.0.0.1 -> 10.0.0.2' % res.json['id'])
     assert lines[1] == 'monitor add by alice@192.0.2.7: web: 1 pairs, icmp every 5 s'
