@@ -10,7 +10,7 @@ the shadows of the flows that deliver to P (pipeline.py), each
 
     table T, priority p+1, cookie C|index, hard_timeout H, flags=send_flow_rem
     <delivery flow's match>, ip_dscp=MARK, icmp, icmp_type=0, dl_dst=SRC_MAC, nw_dst=SRC_IP
-    actions=meter:OUR_ID, controller(id=OUR_ID)
+    actions=controller(id=OUR_ID,meter_id=OUR_ID)
 
 It takes the marked reply at the step that would deliver it to the VM. All probes from
 one source share its catch (reference counted); it goes when the last of them has been
@@ -23,6 +23,14 @@ and are sent again, never counted lost.
 
 A catch in *unmarked* mode (the fallback for paths that clear the mark) matches replies
 with any DSCP and copies them: controller, then the delivery flow's own instructions.
+
+Our meter (packet_in_rate) is named by the controller action itself (NXAST_CONTROLLER2's
+meter_id), never by a meter instruction. ovs-vswitchd keeps flows in memory only, and
+`ovs-ctl restart` saves and puts back every bridge's flows but not its meters (OVS 3.1
+ovs-save): one flow with a `meter:N` instruction for a meter that is gone makes
+`ovs-ofctl replace-flows` fail, and the bridge comes back with no flows at all (checked
+here: none, with or without --bundle). A controller action whose meter does not exist
+goes unmetered instead, so a bridge with our flows on it restarts cleanly.
 """
 import collections
 import logging
@@ -34,6 +42,7 @@ from typing import Callable
 
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
+from ryu.lib.pack_utils import msg_pack_into
 
 from ryu_apps import icmp, pipeline
 from ryu_apps.options import Settings
@@ -57,6 +66,32 @@ TRACE_HARD_TIMEOUT = 60
 
 LOG = logging.getLogger(__name__)
 Send = Callable[[object], None]
+NXAC2PT_METER_ID = 5          # OVS's NXAST_CONTROLLER2 property: ovs_be32 meter id
+
+
+def _register_meter_id_property() -> None:
+    """Teach Ryu 4.34 NXAST_CONTROLLER2's meter_id property, both ways: it has none, and
+    it cannot even parse a flow dump holding an action with a property it does not know."""
+    registry = dict(zip(parser.NXActionController2.parser.__func__.__code__.co_freevars,
+                        parser.NXActionController2.parser.__func__.__closure__))
+    prop = registry['NXActionController2Prop'].cell_contents
+
+    @prop.register_type(NXAC2PT_METER_ID)
+    class MeterId(prop):
+        _arg_name = 'meter_id'
+
+        @classmethod
+        def parser_prop(cls, buf, length):
+            return struct.unpack_from('!I', buf, 0)[0], 4
+
+        @classmethod
+        def serialize_prop(cls, meter_id):
+            data = bytearray()
+            msg_pack_into('!HHI', data, 0, NXAC2PT_METER_ID, 8, meter_id)
+            return data
+
+
+_register_meter_id_property()
 
 
 @dataclass(frozen=True)
@@ -409,24 +444,30 @@ class Bridge:
     def _cookie(self, index: int) -> int:
         return self.settings.cookie | index << INDEX_SHIFT
 
+    def _to_us(self, max_len: int = PACKET_IN_MAX_LEN):
+        """The action that sends a packet to our connection alone, through our meter."""
+        return parser.NXActionController2(max_len=max_len,
+                                          controller_id=self.settings.controller_id,
+                                          reason=ofp.OFPR_ACTION,
+                                          meter_id=self.settings.meter_id)
+
     def _shadow_flow(self, catch: Catch, shadow: Shadow, hard_timeout: int):
         self.counters['flow_mods'] += 1
         # A catch that takes what it matches, with no mark of ours, may take a tenant's
         # packet: it comes whole, to be handed on to the VM.
         takes = not catch.copy and catch.dscp is None
-        actions = [parser.NXActionController(
-            max_len=ofp.OFPCML_NO_BUFFER if takes else PACKET_IN_MAX_LEN,
-            controller_id=self.settings.controller_id, reason=ofp.OFPR_ACTION)]
-        instructions = [parser.OFPInstructionMeter(self.settings.meter_id)]
-        if catch.copy:    # copy, and let the delivery flow do what it does
+        actions = [self._to_us(ofp.OFPCML_NO_BUFFER if takes else PACKET_IN_MAX_LEN)]
+        meters, instructions = [], []
+        if catch.copy:    # copy, and let the delivery flow do what it does (its meter too)
             for inst in shadow.over.instructions:
                 if isinstance(inst, parser.OFPInstructionMeter):
-                    instructions = [inst]       # one meter per flow: theirs
+                    meters.append(inst)
                 elif inst.type == ofp.OFPIT_APPLY_ACTIONS:
                     actions += inst.actions
                 else:
                     instructions.append(inst)
-        instructions.insert(1, parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
+        instructions = meters + [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
+                                                              actions)] + instructions
         return parser.OFPFlowMod(
             None, cookie=self._cookie(catch.index), cookie_mask=ALL_BITS,
             table_id=shadow.table, command=ofp.OFPFC_ADD, hard_timeout=hard_timeout,
@@ -471,32 +512,24 @@ class Bridge:
         if key is not None:
             fields[key[0]] = key[1]
         match = parser.OFPMatch(**fields)
-        actions = [parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
-                                             controller_id=self.settings.controller_id,
-                                             reason=ofp.OFPR_ACTION)]
         self._ignored.add(self._send(parser.OFPFlowMod(
             None, cookie=self._cookie(index), cookie_mask=ALL_BITS, table_id=table,
             command=ofp.OFPFC_ADD if add else ofp.OFPFC_DELETE_STRICT,
             priority=0xffff if key is not None else 0xfffe,
             hard_timeout=TRACE_HARD_TIMEOUT, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
             match=match, instructions=[
-                parser.OFPInstructionMeter(self.settings.meter_id),
-                parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)])))
+                parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [self._to_us()])])))
 
     def answer_watch(self, index: int, fields: dict) -> None:
         """Table 0, top priority: what arrives with `fields` (an answer to a question we
         asked out of a port: its in_port and what marks it ours) comes to us, and goes no
         further."""
         self.counters['flow_mods'] += 1
-        actions = [parser.NXActionController(max_len=PACKET_IN_MAX_LEN,
-                                             controller_id=self.settings.controller_id,
-                                             reason=ofp.OFPR_ACTION)]
         self._ignored.add(self._send(parser.OFPFlowMod(
             None, cookie=self._cookie(index), cookie_mask=ALL_BITS, table_id=0,
             command=ofp.OFPFC_ADD, priority=0xffff, hard_timeout=TRACE_HARD_TIMEOUT,
             match=parser.OFPMatch(**fields), instructions=[
-                parser.OFPInstructionMeter(self.settings.meter_id),
-                parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)])))
+                parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [self._to_us()])])))
 
     def barrier(self) -> int:
         return self._send(parser.OFPBarrierRequest(None))
@@ -522,7 +555,8 @@ class Bridge:
             actions=[parser.OFPActionOutput(port)], data=frame))
 
     def _send(self, msg) -> int:
-        self._xid = (self._xid + 1) & 0xffffffff
-        msg.set_xid(self._xid)
+        """Send `msg`; its xid. (Ryu's send may yield, and another thread send meanwhile.)"""
+        self._xid = xid = (self._xid + 1) & 0xffffffff
+        msg.set_xid(xid)
         self.send(msg)
-        return self._xid
+        return xid

@@ -73,13 +73,30 @@ def test_a_new_catch_reads_the_flow_table_then_shadows_the_delivery_flow():
     assert dict(flow.match.items()) == {
         'eth_type': 0x0800, 'ip_proto': 1, 'icmpv4_type': 0, 'icmpv4_code': 0,
         'eth_dst': '02:00:00:00:00:01', 'ipv4_dst': '10.0.0.1', 'ip_dscp': SETTINGS.dscp}
-    meter, actions = flow.instructions
-    assert meter.meter_id == SETTINGS.meter_id
+    (actions,) = flow.instructions        # no meter instruction (see the next test)
     (controller,) = actions.actions       # taken here: the tenant never sees it
     assert (controller.controller_id, controller.reason) == (SETTINGS.controller_id,
                                                              ofp.OFPR_ACTION)
+    assert controller.meter_id == SETTINGS.meter_id     # our meter, named by the action
     assert isinstance(sent[-1], parser.OFPBarrierRequest)
     assert b.confirmed(sent[-1].xid, now=0.002) is catch and catch.ready_at == 0.007
+
+
+def test_a_catch_is_confirmed_by_its_own_barrier_while_another_thread_sends_meanwhile():
+    # Ryu's send blocks while its queue is full, and another green thread (a PacketIn
+    # handler, the timer) sends meanwhile: the xid to wait for is the one the barrier has.
+    b, sent = bridge()
+
+    def send(msg):
+        sent.append(msg)
+        if isinstance(msg, parser.OFPBarrierRequest) and len(sent) < 10:
+            b.inject(1, b'another thread')
+    b.send = send
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, dscp=3)
+    read(b, sent, 0.001)
+    (barrier,) = [m for m in sent if isinstance(m, parser.OFPBarrierRequest)]
+    assert catch.laid_xid == barrier.xid
+    assert b.confirmed(barrier.xid, now=0.002) is catch and catch.ready_at is not None
 
 
 def test_an_unmarked_catch_copies_and_lets_the_delivery_flow_act():
@@ -88,9 +105,32 @@ def test_an_unmarked_catch_copies_and_lets_the_delivery_flow_act():
     read(b, sent, 0.001)
     flow = wire(adds(sent)[0])
     assert 'ip_dscp' not in dict(flow.match.items()) and flow.priority == 101
-    meter, actions = flow.instructions        # copy to us, then the flow's own output
-    assert [type(a).__name__ for a in actions.actions] == ['NXActionController', 'OFPActionOutput']
+    (actions,) = flow.instructions        # copy to us, then the flow's own output
+    assert [type(a).__name__ for a in actions.actions] == ['NXActionController2',
+                                                           'OFPActionOutput']
     assert actions.actions[1].port == 1
+
+
+def test_no_flow_of_ours_has_a_meter_instruction_so_ovs_ctl_restart_can_put_it_back():
+    # ovs-save saves no meters: a flow with `meter:N` fails the whole replace-flows of
+    # the bridge. A copy keeps the delivery flow's own meter instruction, as that flow has.
+    theirs = flow_stats(0, 5, actions=[parser.OFPActionOutput(2)], in_port=3)
+    theirs.instructions.insert(0, parser.OFPInstructionMeter(9))
+    b, sent = bridge([theirs])
+    b.acquire(2, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, dscp=None)
+    b.acquire(2, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, dscp=3)
+    read(b, sent, 0.001)
+    b.watch(b.reserve_index(), 3, {'eth_type': 0x0800}, None)
+    b.answer_watch(b.reserve_index(), {'in_port': 2})
+    flows = [wire(m) for m in adds(sent)]
+    assert len(flows) == 4
+    meters = [i.meter_id for f in flows for i in f.instructions
+              if isinstance(i, parser.OFPInstructionMeter)]
+    assert meters == [9]        # the copy of their flow, and only that
+    to_us = [a for f in flows for i in f.instructions if hasattr(i, 'actions')
+             for a in i.actions if isinstance(a, parser.NXActionController2)]
+    assert [(a.controller_id, a.meter_id) for a in to_us] == [
+        (SETTINGS.controller_id, SETTINGS.meter_id)] * 4
 
 
 def test_catch_is_extended_in_place_when_a_later_probe_needs_it_longer():
