@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from ryu_apps import packet
 from ryu_apps.options import Settings
+from topologies import engine
 from topologies.engine import Network, VmInfo
 
 SEED_FILTER = 'icmp and src host %s and dst host %s and icmp[4:2]=111'
+OPEN_PORT, CLOSED_PORT = 8080, 9    # section 10: a socat listens on the first, nothing on 9
 
 
 # Room for the whole mesh in one batch and a long tenant-impact probe; the echo rate
@@ -60,6 +62,15 @@ def pct(values: list[float], p: float) -> float:
 
 def ping_rtts(output: str) -> list[float]:
     return [float(ms) for ms in re.findall(r'time=([\d.]+) ms', output)]
+
+
+def outcomes(results: list[dict]) -> str:
+    """Probe results counted by verdict, and those with none by their error (its dpids,
+    addresses and numbers as #, so that errors of one cause count together), most
+    common first: '1940 reachable, 510 error: switch did not confirm the catch flow'."""
+    counts = collections.Counter(r['verdict'] or 'error: ' + re.sub(
+        r'\b[0-9a-f]{16}\b|\d+(\.\d+)*', '#', r['error'] or r['state']) for r in results)
+    return ', '.join('%d %s' % (n, what) for what, n in counts.most_common())
 
 
 class Bench:
@@ -392,8 +403,9 @@ class Bench:
         with the MACs given, then left out with the answers not cached yet (a lookup of
         the source's own MAC, then of the destination's), then left out again (cached);
         the same pairs in that order, after a first round that makes their catches live
-        (catch_linger), so each row differs by the lookups alone. Then the
-        full mesh in one batch with no MAC (one lookup per source and per pair)."""
+        (catch_linger), so each row differs by the lookups alone. Then the other kinds
+        (kinds()), and the full mesh in one batch with no MAC (one lookup per source and
+        per pair)."""
         section, rows = '10. addresses found by the app', []
         pairs = self.pairs()[:self.sizes.resolution]
         bodies = [self.body(src, dst, count=1) for src, dst in pairs]
@@ -407,6 +419,7 @@ class Bench:
             rows.append((section, '%s: REST p50 / p95 ms over %d probes (reachable)'
                          % (label, len(batch)), '%.2f / %.2f (%d)' % (
                              pct(wall, 50), pct(wall, 95), reachable), ''))
+        rows += self.kinds(section, pairs)
         self.wait_no_catches()
         vms = self.vms[:max(self.sizes.mesh)]
         mesh = [{k: v for k, v in self.body(s, d, count=1).items()
@@ -415,17 +428,48 @@ class Bench:
         results = self.batch(mesh)
         seconds, used = time.monotonic() - start, self.since(before)
         cpu = (self.proc('cpu') - cpu0) / seconds * 100
-        verdicts = collections.Counter(r['verdict'] for r in results)
-        rows.append((section, '%d VMs, %d pairs in one batch, no MAC: seconds (reachable; '
-                     'app CPU of one core; lookups resolved / from the cache / unresolved; '
-                     'FlowMods per probe)' % (
-                         len(vms), len(mesh)),
-                     '%.2f (%d%s; %.0f%%; %d / %d / %d; %.2f)' % (
-                         seconds, verdicts['reachable'], ''.join(
-                             ', %d %s' % (n, v) for v, n in verdicts.items()
-                             if v != 'reachable'), cpu, used['resolved'],
+        rows.append((section, '%d VMs, %d pairs in one batch, no MAC: seconds (verdicts, and '
+                     'errors by their text; app CPU of one core; lookups resolved / from the '
+                     'cache / unresolved; FlowMods per probe)' % (len(vms), len(mesh)),
+                     '%.2f (%s; %.0f%%; %d / %d / %d; %.2f)' % (
+                         seconds, outcomes(results), cpu, used['resolved'],
                          used['resolved_cached'], used['unresolved'],
                          used['flow_mods'] / len(mesh)), ''))
+        return rows
+
+    def kinds(self, section: str, pairs) -> list[tuple]:
+        """tcp, udp and arp probes, their MACs given, one after another as in the 'MACs
+        given' row (tcp to an open port: from each pair's source to one VM, where a socat
+        listens; engine.down stops it). No catch of theirs lingers (tcp and udp take their
+        own source port's answers, arp copies): each probe lays its own."""
+        listener = self.b
+        pidfile = os.path.join(self.network.dir, 'bench-socat.pid')
+        engine.spawn(pidfile, ['socat', 'TCP-LISTEN:%d,fork,reuseaddr' % OPEN_PORT,
+                               'SYSTEM:true'], self.network.netns(listener.name),
+                     pidfile[:-4] + '.log')
+        deadline = time.monotonic() + 10
+        while ':%d ' % OPEN_PORT not in self.network.run(listener.name, ['ss', '-ltn']):
+            if time.monotonic() > deadline:
+                raise RuntimeError('socat does not listen in %s' % listener.name)
+            time.sleep(0.05)
+        sources = [src for src, _ in self.pairs(exclude=(listener,))[:len(pairs)]]
+        rows = []
+        for label, kind_pairs, extra in (
+                ('tcp to an open port', [(src, listener) for src in sources],
+                 dict(kind='tcp', dst_port=OPEN_PORT)),
+                ('tcp to a closed port', pairs, dict(kind='tcp', dst_port=CLOSED_PORT)),
+                ('udp to a closed port', pairs, dict(kind='udp', dst_port=CLOSED_PORT)),
+                ('arp to a live VM', pairs, dict(kind='arp'))):
+            bodies = [self.body(src, dst, count=1, **extra) for src, dst in kind_pairs]
+            if extra['kind'] == 'arp':      # it asks for the MAC: it takes none
+                bodies = [{k: v for k, v in b.items() if k != 'dst_mac'} for b in bodies]
+            before = self.stats()
+            wall, results = self.timed_probes(bodies)
+            rows.append((section, '%s, MACs given: REST p50 / p95 ms over %d probes '
+                         '(verdicts; FlowMods per probe)' % (label, len(wall)),
+                         '%.2f / %.2f (%s; %.2f)' % (
+                             pct(wall, 50), pct(wall, 95), outcomes(results),
+                             self.since(before)['flow_mods'] / len(wall)), ''))
         return rows
 
 
