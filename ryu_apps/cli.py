@@ -3,16 +3,19 @@
 It talks to the app's REST API (see ryu_apps/rest.py) and to nothing else: each command
 makes a few calls through `http` and prints their JSON through a formatter. The
 formatters (`format_*`) are pure functions of the JSON, so tests feed them JSON.
-Exit status as ping's: 0 reachable, 1 not, 2 on error.
+Exit status as ping's: 0 on success (reachable; a tcp or udp port open), 1 not, 2 on
+error (KINDS says which verdicts are a success).
 """
 import argparse
 import concurrent.futures
+import ipaddress
 import json
 import os
 import re
 import shutil
 import sys
 import time
+import typing
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,15 +27,41 @@ CHUNK = 50              # pairs per POST /probe/batch
 WORKERS = 8             # batches in flight: at most CHUNK * WORKERS probes of ours at once
 BUSY_RETRY = 0.5        # seconds between tries when the app answers 429
 BUSY_GIVE_UP = 60.0
-# Verdicts of a probe that sent no echo: an address the app was to find (resolve.py) got
+
+
+class Kind(typing.NamedTuple):
+    """What the CLI knows of a probe kind (ryu_apps/kinds.py)."""
+    verdicts: tuple[str, ...]   # the best first, then in the order tables show them
+    success: tuple[str, ...]    # ping exits 0 on these, 1 on any other (a monitor's pair is up)
+    attempt: tuple[str, ...]    # what one packet sent is called (and its plural, if not +s)
+
+
+KINDS = {
+    'icmp': Kind(('reachable', 'unreachable', 'partial'), ('reachable', 'partial'),
+                 ('echo', 'echoes')),
+    'tcp': Kind(('open', 'closed', 'filtered'), ('open',), ('SYN',)),
+    'udp': Kind(('open', 'closed', 'filtered', 'open|filtered'), ('open',), ('datagram',)),
+    'arp': Kind(('reachable', 'unreachable'), ('reachable',), ('request',)),
+    'dhcp': Kind(('reachable', 'unreachable'), ('reachable',), ('DISCOVER',)),
+}
+# Verdicts of a probe that sent nothing: an address the app was to find (resolve.py) got
 # no ARP reply, from the source VM itself or from the next hop.
 UNRESOLVED = ('source-not-answering', 'next-hop-unresolved')
-OUTCOMES = ('reachable', 'unreachable', 'partial') + UNRESOLVED + ('error', 'waiting')
+OUTCOMES = tuple(dict.fromkeys(v for k in KINDS.values() for v in k.verdicts)) + UNRESOLVED + (
+    'error', 'waiting')
 SOMETIMES = UNRESOLVED + ('waiting',)   # in legends and tables only when there are some
-CELLS = {'reachable': 'ok', 'unreachable': '--', 'partial': '~', 'error': '!', 'waiting': '..',
+CELLS = {'reachable': 'ok', 'unreachable': '--', 'partial': '~', 'open': 'ok', 'closed': 'cl',
+         'filtered': '--', 'open|filtered': 'o?', 'error': '!', 'waiting': '..',
          'source-not-answering': 'x', 'next-hop-unresolved': '?'}
-COLOURS = {'reachable': '32', 'unreachable': '31', 'partial': '33', 'error': '1;35',
-           'waiting': '2', 'source-not-answering': '31', 'next-hop-unresolved': '31'}
+COLOURS = {'reachable': '32', 'unreachable': '31', 'partial': '33', 'open': '32', 'closed': '31',
+           'filtered': '31', 'open|filtered': '33', 'error': '1;35', 'waiting': '2',
+           'source-not-answering': '31', 'next-hop-unresolved': '31'}
+# ICMP(v6) destination unreachable codes (RFC 792, RFC 4443), as the app names the message
+# that answered a tcp or udp probe ("icmp unreachable code 3 from 10.0.0.2").
+UNREACHABLE_CODES = {('icmp', 0): 'net unreachable', ('icmp', 1): 'host unreachable',
+                     ('icmp', 3): 'port unreachable', ('icmp', 13): 'administratively prohibited',
+                     ('icmpv6', 0): 'no route', ('icmpv6', 1): 'administratively prohibited',
+                     ('icmpv6', 3): 'address unreachable', ('icmpv6', 4): 'port unreachable'}
 CLEAR = '\033[H\033[2J'
 OFPP_LOCAL = 0xfffffffe
 
@@ -154,12 +183,24 @@ def pair_outcome(pair: dict) -> str:
     return pair['verdict']
 
 
+def kind_of(spec: dict) -> str:
+    """The kind of a probe request or of a monitor (icmp if it names none)."""
+    return spec.get('kind') or 'icmp'
+
+
+def kind_label(monitor: dict) -> str:
+    """A monitor's kind, with its port: icmp, tcp/443."""
+    port = monitor.get('dst_port')
+    return '%s/%d' % (kind_of(monitor), port) if port else kind_of(monitor)
+
+
 def ping_status(probe: dict) -> int:
-    """ping's exit status: 0 if any reply came, 1 if none (an unresolved address too: no
-    echo went out), 2 if the probe did not end done."""
+    """ping's exit status: 0 for a verdict its kind counts as success (KINDS; icmp: any
+    reply came), 1 for another (an unresolved address too: nothing went out), 2 if the
+    probe did not end done."""
     if probe['state'] != 'done':
         return 2
-    return 0 if probe['received'] else 1
+    return 0 if probe['verdict'] in KINDS[kind_of(probe['request'])].success else 1
 
 
 def format_broken(broken: dict | None) -> list[str]:
@@ -195,23 +236,96 @@ def broken_summary(broken: dict | None) -> str:
                            broken['reason'])
 
 
+def target(request: dict) -> str:
+    """What a probe asks about: its destination, with the port of tcp and udp."""
+    ip, port = request['dst_ip'], request.get('dst_port')
+    if not port:
+        return ip
+    return '[%s]:%d' % (ip, port) if ':' in ip else '%s:%d' % (ip, port)
+
+
 def ping_header(request: dict, found=()) -> str:
-    """PING's line: destination (via the gateway, if one was asked for its MAC), source,
-    port and switch; each MAC the app found (`found`: the request's fields the CLI left
-    out) in parentheses after its IP, as ping shows a name's address."""
+    """PING's line (TCP's, ARP's... for the other kinds): destination (via the gateway,
+    if one was asked for its MAC; dhcp has none), source, port and switch; each MAC the
+    app found (`found`: the request's fields the CLI left out) in parentheses after its
+    IP, as ping shows a name's address."""
     def mac(name):
         return ' (%s)' % request[name] if name in found and request.get(name) else ''
-    via = ''
-    if 'dst_mac' in found and request.get('gateway'):
-        via = ' via %s' % request['gateway']
-    dst = request['dst_ip'] + (via + mac('dst_mac') if via else mac('dst_mac'))
-    return 'PING %s from %s%s port %s on %s' % (dst, request['src_ip'], mac('src_mac'),
-                                                request['in_port'], request['dpid'])
+    kind = kind_of(request)
+    words = ['PING' if kind == 'icmp' else kind.upper()]
+    if request.get('dst_ip'):
+        via = ''
+        if 'dst_mac' in found and request.get('gateway'):
+            via = ' via %s' % request['gateway']
+        words.append(target(request) + (via + mac('dst_mac') if via else mac('dst_mac')))
+    src = request['src_ip'] + mac('src_mac') if request.get('src_ip') else request['src_mac']
+    return '%s from %s port %s on %s' % (' '.join(words), src, request['in_port'],
+                                         request['dpid'])
+
+
+def rtt_text(rtt: dict) -> str:
+    return 'rtt min/avg/max = %.3f/%.3f/%.3f ms' % (rtt['min'], rtt['avg'], rtt['max'])
+
+
+def state_line(probe: dict) -> str:
+    """How a probe that did not end done ended."""
+    return 'state: %s%s' % (probe['state'], ': %s' % probe['error'] if probe.get('error') else '')
+
+
+def icmp_text(text: str) -> str:
+    """The app's words for an ICMP unreachable, its code named if known: "icmp
+    unreachable code 3 from 10.0.0.2" is "ICMP port unreachable from 10.0.0.2"."""
+    match = re.fullmatch(r'(icmp|icmpv6) unreachable code (\d+) from (\S+)', text)
+    name = match and UNREACHABLE_CODES.get((match[1], int(match[2])))
+    if not name:
+        return text
+    return '%s %s from %s' % ('ICMPv6' if match[1] == 'icmpv6' else 'ICMP', name, match[3])
+
+
+def format_answer(request: dict, reply: dict) -> str:
+    """One answer to a probe of a kind other than icmp, and how long it took."""
+    kind, took = kind_of(request), 'in %s ms' % ms(reply['rtt_ms'])
+    if kind == 'arp':
+        return 'arp reply from %s at %s %s' % (request['dst_ip'], reply['mac'], took)
+    if kind == 'dhcp':
+        terms = [form % reply[name] for name, form in (('router', ', router %s'),
+                                                        ('lease_seconds', ', lease %d s'))
+                 if reply.get(name) is not None]
+        return 'dhcp offer of %s from %s (%s) %s%s' % (reply['offered'], reply['server'],
+                                                       reply['server_mac'], took, ''.join(terms))
+    if 'icmp' in reply:
+        why = icmp_text(reply['icmp'])
+    elif kind == 'tcp':
+        why = 'SYN-ACK' if reply['answer'] == 'open' else 'RST'
+    else:
+        why = '%d-byte reply' % reply['reply_bytes']
+    return '%s %s %s: %s %s' % (kind, target(request), reply['answer'], why, took)
+
+
+def format_answers(probe: dict, found=()) -> list[str]:
+    """A finished probe of a kind other than icmp: its header, a line per answer, and one
+    with the verdict and the counts."""
+    request = probe['request']
+    kind = KINDS[kind_of(request)]
+    counts = '%s sent, %d answered' % (plural(probe['sent'], *kind.attempt), probe['received'])
+    if probe['rtt_ms']:
+        counts += ', ' + rtt_text(probe['rtt_ms'])
+    if probe['state'] != 'done':
+        summary = [counts, state_line(probe)]
+    elif probe['verdict'] in UNRESOLVED:
+        summary = ['verdict: %s, no %s sent' % (probe['verdict'], kind.attempt[0])]
+    else:
+        summary = ['verdict: %s, %s' % (probe['verdict'], counts)]
+    return ([ping_header(request, found)] + [format_answer(request, r) for r in probe['replies']]
+            + [''] + summary + format_broken(probe.get('broken_at')))
 
 
 def format_ping(probe: dict, found=()) -> list[str]:
-    """A finished probe as Linux ping prints its run. `found`: the MAC fields the request
-    left out, for the app to find; the header shows what it found."""
+    """A finished probe as Linux ping prints its run (format_answers for the other
+    kinds). `found`: the MAC fields the request left out, for the app to find; the
+    header shows what it found."""
+    if kind_of(probe['request']) != 'icmp':
+        return format_answers(probe, found)
     request, dst = probe['request'], probe['request']['dst_ip']
     lines = [ping_header(request, found)]
     lines += ['from %s: seq=%d time=%s ms' % (dst, seq, ms(reply['rtt_ms']))
@@ -222,13 +336,10 @@ def format_ping(probe: dict, found=()) -> list[str]:
     lines += ['', '--- %s ryu-probe statistics ---' % dst,
               '%d transmitted, %d received, %s loss' % (probe['sent'], probe['received'],
                                                         percent(loss))]
-    rtt = probe['rtt_ms']
-    if rtt:
-        lines.append('rtt min/avg/max = %.3f/%.3f/%.3f ms' % (rtt['min'], rtt['avg'],
-                                                             rtt['max']))
+    if probe['rtt_ms']:
+        lines.append(rtt_text(probe['rtt_ms']))
     if probe['state'] != 'done':
-        lines.append('state: %s%s' % (probe['state'],
-                                      ': %s' % probe['error'] if probe.get('error') else ''))
+        lines.append(state_line(probe))
     elif probe['verdict'] in UNRESOLVED:
         lines.append('verdict: %s, no echo sent' % probe['verdict'])
     elif probe['verdict'] != 'reachable':
@@ -268,15 +379,17 @@ def count_outcomes(outcomes) -> dict[str, int]:
 
 
 def format_monitors(monitors: list[dict]) -> list[str]:
-    """A row per monitor, a column per outcome (an unresolved address's only if a pair
-    has it)."""
+    """A row per monitor, a column per outcome: the verdicts of the monitors' kinds, error
+    and waiting; another (an unresolved address) only if a pair has it."""
     if not monitors:
         return ['no monitors']
     counts = [count_outcomes(pair_outcome(p) for p in m['pairs']) for m in monitors]
-    columns = [o for o in OUTCOMES if o not in UNRESOLVED or any(c[o] for c in counts)]
-    rows = [[m['name'], len(m['pairs']), '%gs' % m['interval']] + [c[o] for o in columns]
-            for m, c in zip(monitors, counts)]
-    return format_table(['NAME', 'PAIRS', 'INTERVAL'] + [o.upper() for o in columns], rows)
+    always = {v for m in monitors for v in KINDS[kind_of(m)].verdicts} | {'error', 'waiting'}
+    columns = [o for o in OUTCOMES if o in always or any(c[o] for c in counts)]
+    rows = [[m['name'], kind_label(m), len(m['pairs']), '%gs' % m['interval']] +
+            [c[o] for o in columns] for m, c in zip(monitors, counts)]
+    return format_table(['NAME', 'KIND', 'PAIRS', 'INTERVAL'] + [o.upper() for o in columns],
+                        rows)
 
 
 def ago(when: float | None, now: float) -> str:
@@ -290,9 +403,13 @@ def ago(when: float | None, now: float) -> str:
 
 
 def monitor_title(monitor: dict) -> str:
-    return 'monitor %s: %s, every %gs, %s %gs apart, timeout %gs' % (
-        monitor['name'], plural(len(monitor['pairs']), 'pair'), monitor['interval'],
-        plural(monitor['count'], 'echo', 'echoes'), monitor['echo_interval'], monitor['timeout'])
+    """Its name (and its kind, but icmp's), pairs and timing."""
+    kind = kind_of(monitor)
+    return 'monitor %s%s: %s, every %gs, %s %gs apart, timeout %gs' % (
+        monitor['name'], '' if kind == 'icmp' else ' (%s)' % kind_label(monitor),
+        plural(len(monitor['pairs']), 'pair'), monitor['interval'],
+        plural(monitor['count'], *KINDS[kind].attempt), monitor['echo_interval'],
+        monitor['timeout'])
 
 
 def paint(text: str, outcome: str, colour: bool) -> str:
@@ -338,43 +455,51 @@ def format_matrix(names: list[str], cells: dict[tuple[str, str], str], width: in
     return lines
 
 
-def format_legend(outcomes, colour: bool = False) -> str:
-    shown = [o for o in OUTCOMES if o not in SOMETIMES or o in set(outcomes)]
+def kind_outcomes(kind: str) -> tuple[str, ...]:
+    """The outcomes a probe of the kind can have, in the order legends list them."""
+    return KINDS[kind].verdicts + UNRESOLVED + ('error', 'waiting')
+
+
+def format_legend(outcomes, colour: bool = False, kind: str = 'icmp') -> str:
+    shown = [o for o in kind_outcomes(kind) if o not in SOMETIMES or o in set(outcomes)]
     return '  '.join('%s %s' % (paint(CELLS[o], o, colour), o) for o in shown)
 
 
-def format_summary(outcomes: list[str], elapsed: float | None = None) -> str:
-    counts = count_outcomes(outcomes)
-    words = [plural(len(outcomes), 'pair'), '%d reachable' % counts['reachable'],
-             '%d unreachable' % counts['unreachable']]
-    words += ['%d %s' % (counts[o], o) for o in OUTCOMES[2:] if counts[o]]
+def format_summary(outcomes: list[str], elapsed: float | None = None,
+                   kind: str = 'icmp') -> str:
+    """The pairs, how many had the kind's first two verdicts, and each other outcome's."""
+    counts, first = count_outcomes(outcomes), KINDS[kind].verdicts[:2]
+    words = [plural(len(outcomes), 'pair')] + ['%d %s' % (counts[o], o) for o in first]
+    words += ['%d %s' % (counts[o], o) for o in OUTCOMES if counts[o] and o not in first]
     if elapsed is not None:
         words.append('%.1f s' % elapsed)
     return ', '.join(words)
 
 
-def format_mesh(names: list[str], cells: dict, elapsed: float, width: int = 80) -> list[str]:
-    return (format_matrix(names, cells, width) + ['', format_legend(cells.values()),
-                                                  format_summary(list(cells.values()), elapsed)])
+def format_mesh(names: list[str], cells: dict, elapsed: float, width: int = 80,
+                kind: str = 'icmp') -> list[str]:
+    outcomes = list(cells.values())
+    return format_matrix(names, cells, width) + [
+        '', format_legend(outcomes, kind=kind), format_summary(outcomes, elapsed, kind)]
 
 
 def format_watch(monitor: dict, now: float, width: int = 80, colour: bool = False) -> list[str]:
     """What `watch` draws: a mesh monitor as a matrix and its failing pairs, another as its
     pair table."""
-    pairs = monitor['pairs']
+    pairs, kind = monitor['pairs'], kind_of(monitor)
     lines = [monitor_title(monitor), '']
     if 'mesh' in monitor:
         cells = {(p['src'], p['dst']): pair_outcome(p) for p in pairs}
         lines += format_matrix([e['name'] for e in monitor['mesh']], cells, width, colour)
-        lines += ['', format_legend(cells.values(), colour)]
+        lines += ['', format_legend(cells.values(), colour, kind)]
         lines += ['%s: %s' % (p['name'], paint(
-            'error: %s' % p['error'] if p.get('error') else '%s, %s' % (
-                p['verdict'] or p['status'], broken_summary(p['broken_at'])),
+            'error: %s' % p['error'] if p.get('error') else (p['verdict'] or p['status']) + (
+                ', ' + broken_summary(p['broken_at']) if p['broken_at'] else ''),
             pair_outcome(p), colour))
-            for p in pairs if pair_outcome(p) not in ('reachable', 'waiting')]
+            for p in pairs if pair_outcome(p) not in (KINDS[kind].verdicts[0], 'waiting')]
     else:
         lines += format_pairs(pairs, now, colour)
-    return lines + ['', format_summary([pair_outcome(p) for p in pairs])]
+    return lines + ['', format_summary([pair_outcome(p) for p in pairs], kind=kind)]
 
 
 # --- mesh ---------------------------------------------------------------------------
@@ -410,15 +535,19 @@ def mesh_plan(data, count: int | None, interval: float | None,
     return named, timing
 
 
-def mesh_pairs(endpoints: list[dict], timing: dict) -> list[tuple[dict, dict, dict]]:
-    """(src, dst, probe request) for every ordered pair; an endpoint's MAC only if its
-    entry has one (else the app finds it: the source's, and the destination's as the
-    source asks for it)."""
+def mesh_pairs(endpoints: list[dict], timing: dict,
+               kind: dict | None = None) -> list[tuple[dict, dict, dict]]:
+    """(src, dst, probe request) for every ordered pair, with the `kind` fields
+    (kind_fields); an endpoint's MAC only if its entry has one (else the app finds it:
+    the source's, and the destination's as the source asks for it; arp takes none of
+    the destination's)."""
+    kind = kind or {}
+    sides = ('src_mac',) if kind.get('kind') == 'arp' else ('src_mac', 'dst_mac')
+
     def request(a, b):
-        macs = {name: e['mac'] for name, e in (('src_mac', a), ('dst_mac', b))
-                if e.get('mac') is not None}
+        macs = {name: e['mac'] for name, e in zip(sides, (a, b)) if e.get('mac') is not None}
         return dict(timing, dpid=a['dpid'], in_port=a['in_port'], src_ip=a['ip'],
-                    dst_ip=b['ip'], **macs)
+                    dst_ip=b['ip'], **macs, **kind)
     return [(a, b, request(a, b)) for a in endpoints for b in endpoints if a is not b]
 
 
@@ -472,11 +601,12 @@ def run_mesh(url: str, pairs: list, timing: dict, progress=None) -> list[dict]:
     return [probe for chunk in results for probe in chunk]
 
 
-def mesh_status(outcomes: list[str]) -> int:
-    """0 if every pair is reachable, 2 if a probe ended in error, else 1."""
+def mesh_status(outcomes: list[str], kind: str = 'icmp') -> int:
+    """0 if every pair has the kind's best verdict (reachable, open), 2 if a probe ended
+    in error, else 1."""
     if 'error' in outcomes:
         return 2
-    return 0 if set(outcomes) == {'reachable'} else 1
+    return 0 if set(outcomes) == {KINDS[kind].verdicts[0]} else 1
 
 
 def format_progress(done: int, total: int, elapsed: float, width: int = 80) -> str:
@@ -497,19 +627,71 @@ def port_arg(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
+def port_number(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError('must be a port number, 1 to 65535')
+    return int(value)
+
+
+class KindPort(argparse.Action):
+    """--tcp PORT and --udp PORT: the kind (the option's `const`) and its port."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        namespace.kind, namespace.dst_port = self.const, value
+
+
+def kind_fields(args) -> dict:
+    """A request's kind, port and payload, as given (none for icmp, the default)."""
+    if args.payload is not None and args.kind != 'udp':
+        raise CliError('--payload: only with --udp')
+    fields = dict(kind=args.kind, dst_port=args.dst_port, payload=args.payload)
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def ip_version(value: str) -> int | None:
+    try:
+        return ipaddress.ip_address(value).version
+    except ValueError:
+        return None
+
+
+def check_ping(args) -> None:
+    """What argparse cannot check: the IPs a kind needs (dhcp takes no --dst-ip, and
+    --src-ip only to find --src-mac), a gateway or a MAC, and -4 or -6."""
+    if args.kind == 'dhcp':
+        if args.dst_ip is not None:
+            raise CliError('--dst-ip: not with --dhcp (its DISCOVER is broadcast)')
+        if args.src_ip is None and args.src_mac is None:
+            raise CliError('--dhcp: needs --src-mac, or --src-ip for the app to find it')
+        if args.version == 6:
+            raise CliError('-6: not with --dhcp (DHCPv6 is not supported)')
+    else:
+        missing = [option for option, value in (('--src-ip', args.src_ip),
+                                                ('--dst-ip', args.dst_ip)) if value is None]
+        if missing:
+            raise CliError('%s: required' % ' and '.join(missing))
+    if args.gateway and args.dst_mac:
+        raise CliError('--gateway: only without --dst-mac (the app asks the gateway for the '
+                       'MAC that --dst-mac gives)')
+    for option, value in (('--src-ip', args.src_ip), ('--dst-ip', args.dst_ip),
+                          ('--gateway', args.gateway)):
+        if args.version and value is not None and ip_version(value) != args.version:
+            raise CliError('%s %s: not an IPv%d address (-%d)' % (option, value, args.version,
+                                                                 args.version))
+
+
 def ping_body(args) -> dict:
     """The POST /probe/probes body: a MAC left out is not sent (the app finds it), nor a
-    gateway not given."""
+    gateway, an IP or a kind not given."""
     body = dict(dpid=args.dpid, in_port=args.port, src_mac=args.src_mac, src_ip=args.src_ip,
                 dst_mac=args.dst_mac, dst_ip=args.dst_ip, gateway=args.gateway,
-                count=args.count, interval=args.interval, timeout=args.timeout, wait=True)
+                count=args.count, interval=args.interval, timeout=args.timeout, wait=True,
+                **kind_fields(args))
     return {k: v for k, v in body.items() if v is not None}
 
 
 def cmd_ping(args) -> int:
-    if args.gateway and args.dst_mac:
-        raise CliError('--gateway: only without --dst-mac (the app asks the gateway for the '
-                       'MAC that --dst-mac gives)')
+    check_ping(args)
     body = ping_body(args)
     length = wait_for(args.count, args.interval, args.timeout)
     probe = finished(args.url, http(args.url, 'POST', '/probe/probes', body, length)[1], length)
@@ -564,8 +746,9 @@ def cmd_monitors_rm(args) -> int:
 
 
 def cmd_mesh(args) -> int:
+    kind = kind_fields(args)
     endpoints, timing = mesh_plan(load_json(args.file), args.count, args.interval, args.timeout)
-    pairs = mesh_pairs(endpoints, timing)
+    pairs = mesh_pairs(endpoints, timing, kind)
     started = time.monotonic()
     draw = args.progress or (args.progress is None and sys.stderr.isatty())
 
@@ -582,8 +765,9 @@ def cmd_mesh(args) -> int:
     outcomes = [probe_outcome(p) for p in probes]
     cells = {(src['name'], dst['name']): outcome for (src, dst, _), outcome in zip(pairs, outcomes)}
     show(args, {'probes': probes}, format_mesh([e['name'] for e in endpoints], cells, elapsed,
-                                               shutil.get_terminal_size().columns))
-    return mesh_status(outcomes)
+                                               shutil.get_terminal_size().columns,
+                                               kind_of(kind)))
+    return mesh_status(outcomes, kind_of(kind))
 
 
 def cmd_watch(args) -> int:
@@ -609,13 +793,14 @@ def cmd_watch(args) -> int:
 EXAMPLES = '''examples:
   ryu-probe switches
   ryu-probe ping --dpid 0000000000000001 --port 1 --src-ip 10.0.0.1 --dst-ip 10.0.0.2
+  ryu-probe ping --dpid 0000000000000001 --port 1 --src-ip 10.0.0.1 --dst-ip 10.0.0.2 --tcp 443
   ryu-probe mesh vms.json --progress
   ryu-probe monitors add tenant-a.json
   ryu-probe monitors show tenant-a
   ryu-probe watch tenant-a -n 5
 
 The API is at --url, else $RYU_PROBE_URL, else %s.
-Exit status: 0 reachable, 1 not (or not all), 2 on error.''' % DEFAULT_URL
+Exit status: 0 reachable (a tcp or udp port open), 1 not (or not all), 2 on error.''' % DEFAULT_URL
 
 PING_EXAMPLES = '''Without --src-mac or --dst-mac the app finds the MAC left out by ARP, as the VM would:
 the source VM's with an RFC 5227 probe (it claims no address), the next hop's (the
@@ -624,14 +809,25 @@ PING line shows each MAC it found after its IP. A source VM that does not answer
 source-not-answering, a next hop that does not answer next-hop-unresolved: then no
 echo is sent, and the exit status is 1.
 
+A probe is an ICMP echo unless --tcp, --udp, --arp or --dhcp says otherwise: a SYN (open,
+closed or filtered), a datagram (open, closed, filtered or open|filtered), an ARP request
+or neighbour solicitation for --dst-ip (reachable if it answers), a DHCPDISCOVER with
+the source VM's MAC and no --dst-ip (reachable if a server offers; no REQUEST follows).
+
 examples:
   ryu-probe ping --dpid 0000000000000001 --port 1 --src-ip 10.0.0.1 --dst-ip 10.0.0.2
   ryu-probe ping --dpid 1 --port tap1 --src-ip 10.1.0.11 --dst-ip 10.2.0.13 --gateway 10.1.0.1
   ryu-probe ping --dpid 0000000000000001 --port 1 --src-ip 10.0.0.1 \\
       --src-mac 02:00:0a:00:00:01 --dst-ip 10.0.0.2 --dst-mac 02:00:0a:00:00:02
   ryu-probe ping --dpid 1 --port tap1 ... -c 10 -i 0.1 -W 2
+  ryu-probe ping --dpid 1 --port tap1 --src-ip 10.0.0.1 --dst-ip 10.0.0.2 --tcp 443
+  ryu-probe ping --dpid 1 --port tap1 --src-ip 10.0.0.1 --dst-ip 10.0.0.2 --udp 9999 \\
+      --payload 70726f6265
+  ryu-probe ping --dpid 1 --port tap1 --src-ip fd00::1 --dst-ip fd00::2 --arp -6
+  ryu-probe ping --dpid 1 --port tap1 --src-ip 10.0.0.1 --dhcp
 
-Exit status as ping's: 0 if any reply came, 1 if none, 2 on error.'''
+Exit status as ping's: 0 on success (icmp: any reply came; tcp, udp: open; arp, dhcp:
+reachable), 1 otherwise, 2 on error.'''
 
 MESH_EXAMPLES = '''FILE is JSON, or - for stdin:
   {"endpoints": [{"dpid": "0000000000000001", "in_port": 1, "mac": "02:00:0a:00:00:01",
@@ -646,7 +842,9 @@ examples:
   ryu-probe mesh vms.json
   ryu-probe mesh - -c 1 < vms.json
 
-Exit status: 0 if every pair is reachable, 1 if not, 2 on error.''' % CHUNK
+With --tcp PORT, --udp PORT or --arp every pair is probed so (see ryu-probe ping --help).
+
+Exit status: 0 if every pair is reachable (open with --tcp, --udp), 1 if not, 2 on error.''' % CHUNK
 
 MONITORS_EXAMPLES = '''examples:
   ryu-probe monitors                    list them
@@ -673,6 +871,24 @@ def add_common(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> No
                         help='print the API\'s JSON instead')
 
 
+def add_kinds(parser: argparse.ArgumentParser, dhcp: bool = True) -> None:
+    """--tcp PORT, --udp PORT (and --payload), --arp and, with `dhcp`, --dhcp: one of
+    them, else the probe is icmp."""
+    kinds = parser.add_mutually_exclusive_group()
+    kinds.add_argument('--tcp', action=KindPort, const='tcp', dest='dst_port', type=port_number,
+                       metavar='PORT', help='a SYN to PORT: open, closed or filtered')
+    kinds.add_argument('--udp', action=KindPort, const='udp', dest='dst_port', type=port_number,
+                       metavar='PORT', help='a datagram to PORT: open, closed, filtered or '
+                       'open|filtered')
+    kinds.add_argument('--arp', action='store_const', const='arp', dest='kind',
+                       help='an ARP request (IPv6: neighbour solicitation) for the destination')
+    if dhcp:
+        kinds.add_argument('--dhcp', action='store_const', const='dhcp', dest='kind',
+                           help='a DHCPDISCOVER with the source VM\'s MAC (no --dst-ip)')
+    parser.add_argument('--payload', metavar='HEX', help='the --udp datagram\'s payload')
+    parser.set_defaults(kind=None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -692,19 +908,25 @@ def build_parser() -> argparse.ArgumentParser:
     ping.add_argument('--dpid', required=True, help='the source VM\'s switch, in hex')
     ping.add_argument('--port', required=True, type=port_arg,
                       help='the source VM\'s port: a number or a port name')
-    ping.add_argument('--src-ip', required=True)
+    ping.add_argument('--src-ip', help='the source VM\'s IP (--dhcp: only to find its MAC)')
     ping.add_argument('--src-mac', help='the source VM\'s MAC (default: the app asks the VM)')
-    ping.add_argument('--dst-ip', required=True)
+    ping.add_argument('--dst-ip', help='the destination (not with --dhcp)')
     ping.add_argument('--dst-mac', help='the next hop\'s MAC (the destination VM\'s on the '
                       'same subnet, else the router\'s; default: the app asks for it, as the '
                       'source VM)')
     ping.add_argument('--gateway', metavar='IP', help='the router for an off-subnet '
                       'destination, whose MAC the app finds (instead of --dst-mac)')
-    ping.add_argument('-c', dest='count', type=int, default=3, help='echoes (default 3)')
+    ping.add_argument('-c', dest='count', type=int, default=3,
+                      help='echoes (SYNs, datagrams...) to send (default 3)')
     ping.add_argument('-i', dest='interval', type=float, default=0.2,
-                      help='seconds between echoes (default 0.2)')
+                      help='seconds between them (default 0.2)')
     ping.add_argument('-W', dest='timeout', type=float, default=1.0,
-                      help='seconds to wait for each reply (default 1)')
+                      help='seconds to wait for each answer (default 1)')
+    add_kinds(ping)
+    versions = ping.add_mutually_exclusive_group()
+    for version in (4, 6):
+        versions.add_argument('-%d' % version, action='store_const', const=version,
+                              dest='version', help='the IPs given must be IPv%d' % version)
 
     command(commands, 'switches', cmd_switches, 'list the connected switches and their ports')
 
@@ -717,6 +939,7 @@ def build_parser() -> argparse.ArgumentParser:
     mesh.add_argument('-W', dest='timeout', type=float, help='seconds to wait for each reply')
     mesh.add_argument('--progress', action='store_true', default=None,
                       help='a progress bar on stderr even when it is not a terminal')
+    add_kinds(mesh, dhcp=False)
 
     monitors = command(commands, 'monitors', cmd_monitors, 'list, show, add and remove monitors',
                        MONITORS_EXAMPLES)

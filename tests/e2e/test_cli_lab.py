@@ -2,7 +2,8 @@
 prints what ping prints and agrees with the tenant's kernel ping, with the MACs given or
 found by the app, a dropping flow makes it exit 1 saying where the path broke, so does an
 address nobody has, bad input exits 2 with the API's words, and switches, mesh, monitors
-and watch show what the API says."""
+and watch show what the API says. `ping --tcp` says open and closed as the tenant's nc
+does, `ping --arp` finds the MAC, and a tcp monitor shows its kind and verdicts."""
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import time
 import pytest
 
 import test_topologies
+from test_kinds_lab import daemon, nc, wait_listening
 from test_topologies import assert_gone
 from topologies import engine
 from topologies.lab import missing_requirements
@@ -23,6 +25,7 @@ app = test_topologies.app      # the fixture: one app for the module
 RYU_PROBE = os.path.join(os.path.dirname(sys.executable), 'ryu-probe')
 INSTANCE = 'cflat'
 DROP = 'priority=100,icmp,nw_dst=10.0.0.2'
+OPEN, CLOSED = 8080, 8082       # vm2's TCP ports: socat listens on OPEN, nothing on CLOSED
 
 
 @pytest.fixture(scope='module')
@@ -118,18 +121,87 @@ def test_ping_of_an_address_nobody_has_is_next_hop_unresolved_and_exits_1(app, f
     vm1 = flat.vms()['vm1']
     run = ryu_probe(app, *bare_ping_args(flat, dst_ip='10.0.0.99'))
     assert run.returncode == 1, run
-    assert run.stdout.splitlines() == [
+    assert run.stdout.splitlines() == [     # the ARP request's walk: flooded by NORMAL
         'PING 10.0.0.99 from 10.0.0.1 (%s) port %d on %016x' % (vm1.mac, vm1.port_no,
                                                                 vm1.dpid),
         '', '--- 10.0.0.99 ryu-probe statistics ---', '0 transmitted, 0 received, - loss',
         'verdict: next-hop-unresolved, no echo sent',
-        'broken at: request on %016x: next-hop-unresolved' % vm1.dpid,
+        'broken at: request on %016x table 0: next-hop-unresolved' % vm1.dpid,
         '  detail: no ARP reply for 10.0.0.99 to 10.0.0.1, asked as the source VM from port %d'
-        % vm1.port_no]
+        '; the request was last seen: NORMAL (to ff:ff:ff:ff:ff:ff)' % vm1.port_no,
+        '  flow:   table=0 priority=0 cookie=0x0 (any)']
     assert run.stderr == ''
     output = flat.run('vm1', ['ping', '-n', '-q', '-c', '2', '-i', '0.2', '-W', '1',
                               '10.0.0.99'], check=False, timeout=30)
     assert ' 0 received' in output, output
+
+
+def timeless(lines: list[str]) -> list[str]:
+    return [re.sub(r'in \d+(\.\d+)? ms', 'in T ms', line) for line in lines]
+
+
+def test_ping_tcp_says_open_and_closed_as_nc_does_and_exits_0_and_1(app, flat):
+    vm1, vm2 = flat.vms()['vm1'], flat.vms()['vm2']
+    daemon(flat, 'vm2', 'tcp', ['socat', 'TCP-LISTEN:%d,fork,reuseaddr' % OPEN, 'SYSTEM:true'])
+    wait_listening(flat, 'vm2', OPEN)
+    run = ryu_probe(app, *bare_ping_args(flat), '--tcp', str(OPEN))
+    assert run.returncode == 0, run
+    lines = run.stdout.splitlines()
+    assert lines[0] == 'TCP 10.0.0.2:%d (%s) from 10.0.0.1 (%s) port %d on %016x' % (
+        OPEN, vm2.mac, vm1.mac, vm1.port_no, vm1.dpid)
+    assert timeless(lines[1:-1]) == ['tcp 10.0.0.2:%d open: SYN-ACK in T ms' % OPEN] * 3 + ['']
+    assert re.fullmatch(r'verdict: open, 3 SYNs sent, 3 answered, rtt min/avg/max = '
+                        r'[\d.]+/[\d.]+/[\d.]+ ms', lines[-1]), lines
+    assert run.stderr == '' and nc(flat, 'vm1', vm2.ip, OPEN) == 'open'
+
+    run = ryu_probe(app, *ping_args(flat), '--tcp', str(CLOSED), '-c', '2')
+    assert run.returncode == 1, run
+    assert timeless(run.stdout.splitlines()[1:4]) == [
+        'tcp 10.0.0.2:%d closed: RST in T ms' % CLOSED] * 2 + ['']
+    assert run.stdout.splitlines()[4].startswith('verdict: closed, 2 SYNs sent, 2 answered, ')
+    assert nc(flat, 'vm1', vm2.ip, CLOSED) == 'closed'
+
+
+def test_ping_arp_finds_the_mac_and_exits_1_for_an_address_nobody_has(app, flat):
+    vm1, vm2 = flat.vms()['vm1'], flat.vms()['vm2']
+    run = ryu_probe(app, *bare_ping_args(flat), '--arp', '-4')
+    assert run.returncode == 0, run
+    lines = run.stdout.splitlines()
+    assert lines[0] == 'ARP 10.0.0.2 from 10.0.0.1 (%s) port %d on %016x' % (
+        vm1.mac, vm1.port_no, vm1.dpid)
+    assert timeless(lines[1:-1]) == ['arp reply from 10.0.0.2 at %s in T ms' % vm2.mac] * 3 + ['']
+    assert lines[-1].startswith('verdict: reachable, 3 requests sent, 3 answered, rtt ')
+    run = ryu_probe(app, *bare_ping_args(flat, dst_ip='10.0.0.99'), '--arp', '-c', '1')
+    assert run.returncode == 1, run
+    assert run.stdout.splitlines()[1:] == ['', 'verdict: unreachable, 1 request sent, 0 answered']
+    run = ryu_probe(app, *bare_ping_args(flat), '--arp', '-6')
+    assert (run.returncode, run.stdout) == (2, ''), run
+    assert run.stderr == 'ryu-probe: --src-ip 10.0.0.1: not an IPv6 address (-6)\n'
+
+
+def test_a_tcp_monitor_shows_its_kind_and_port_and_reads_open(app, flat):
+    daemon(flat, 'vm2', 'tcp-monitor', ['socat', 'TCP-LISTEN:%d,fork,reuseaddr' % (OPEN + 1),
+                                        'SYSTEM:true'])
+    wait_listening(flat, 'vm2', OPEN + 1)
+    body = json.dumps({'name': 'cli-web', 'interval': 2, 'count': 1, 'kind': 'tcp',
+                       'dst_port': OPEN + 1, 'mesh': endpoints(flat)})
+    run = ryu_probe(app, 'monitors', 'add', '-', stdin=body)
+    assert run.returncode == 0, run
+    try:
+        wait_rounds(app, 'cli-web')
+        run = ryu_probe(app, 'monitors')
+        assert ['cli-web', 'tcp/%d' % (OPEN + 1), '2', '2s', '1', '1', '0', '0', '0'] in [
+            line.split() for line in run.stdout.splitlines()], run.stdout
+        run = ryu_probe(app, 'watch', 'cli-web', '--once')
+        assert run.returncode == 0, run
+        lines = run.stdout.splitlines()
+        assert lines[0] == ('monitor cli-web (tcp/%d): 2 pairs, every 2s, 1 SYN 0.2s apart, '
+                            'timeout 1s' % (OPEN + 1))
+        assert lines[2:8] == ['    vm1 vm2', 'vm1      ok', 'vm2  cl', '',
+                              'ok open  cl closed  -- filtered  ! error', 'vm2->vm1: closed']
+        assert lines[-1] == '2 pairs, 1 open, 1 closed'
+    finally:
+        assert ryu_probe(app, 'monitors', 'rm', 'cli-web').returncode == 0
 
 
 @pytest.mark.parametrize('option, value, message', [
@@ -232,7 +304,7 @@ def test_monitors_add_show_watch_and_rm(app, flat, tmp_path):
         wait_rounds(app, 'cli-flat')
         run = ryu_probe(app, 'monitors')
         assert run.returncode == 0, run
-        assert ['cli-flat', '2', '2s', '2', '0', '0', '0', '0'] in [
+        assert ['cli-flat', 'icmp', '2', '2s', '2', '0', '0', '0', '0'] in [
             line.split() for line in run.stdout.splitlines()]
         run = ryu_probe(app, 'monitors', 'show', 'cli-flat')
         assert run.returncode == 0, run

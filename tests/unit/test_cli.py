@@ -1,7 +1,7 @@
 """The ryu-probe CLI without an app: its formatters fed JSON as the API answers it, its
-argument parsing and exit statuses, and its errors. The API is either nobody (a free
-port on 127.0.0.1: a real refused connection) or a stand-in HTTP server on 127.0.0.1
-that answers canned JSON."""
+argument parsing and exit statuses (per probe kind), and its errors. The API is either
+nobody (a free port on 127.0.0.1: a real refused connection) or FakeApi, a stand-in for
+cli.http that answers canned JSON."""
 import io
 import json
 import socket
@@ -43,9 +43,9 @@ def pair(src, dst, status='ok', verdict='reachable', **extra):
     return dict(body, **extra)
 
 
-def monitor(name='tenant-a', pairs=(), mesh=None):
+def monitor(name='tenant-a', pairs=(), mesh=None, **kind):
     body = {'name': name, 'interval': 10, 'count': 3, 'timeout': 1.0, 'echo_interval': 0.2,
-            'created_at': 900.0, 'pairs': list(pairs)}
+            'kind': 'icmp', 'created_at': 900.0, 'pairs': list(pairs), **kind}
     if mesh:
         body['mesh'] = [{'dpid': DPID, 'in_port': i, 'mac': '02:00:0a:00:00:%02x' % i,
                          'ip': '10.0.0.%d' % i, 'name': n} for i, n in enumerate(mesh, 1)]
@@ -164,6 +164,114 @@ def test_times_have_pings_precision(value, text):
     assert cli.ms(value) == text
 
 
+# --- other kinds --------------------------------------------------------------------
+
+TCP = dict(REQUEST, kind='tcp', dst_port=443)
+
+
+def answered(request, verdict, replies, sent=3, **extra):
+    """A done probe of another kind than icmp, with these replies (seq and rtt added)."""
+    replies = [dict({'seq': 7 + i, 'rtt_ms': 0.412 * (i + 1)}, **r) for i, r in enumerate(replies)]
+    return probe(verdict=verdict, rtts=[r['rtt_ms'] for r in replies], sent=sent,
+                 request=request, replies=replies, **extra)
+
+
+def test_the_clis_kinds_are_the_apps_with_the_same_verdicts_and_successes():
+    from ryu_apps import kinds
+    assert set(cli.KINDS) == set(kinds.KINDS)
+    for name, kind in kinds.KINDS.items():
+        assert set(cli.KINDS[name].verdicts) == set(kind.verdicts), name
+        assert set(cli.KINDS[name].success) == kind.success, name
+    assert set(cli.OUTCOMES) == set(cli.CELLS) == set(cli.COLOURS)
+
+
+def test_tcp_prints_a_line_per_answer_and_the_verdict_with_the_counts():
+    lines = cli.format_ping(answered(TCP, 'open', [{'answer': 'open'}] * 2 + [{'answer': 'closed'}],
+                                     src_port=61001), found=['src_mac', 'dst_mac'])
+    assert lines == [
+        'TCP 10.0.0.2:443 (02:00:0a:00:00:02) from 10.0.0.1 (02:00:0a:00:00:01) port 1 on '
+        '0000000000000001',
+        'tcp 10.0.0.2:443 open: SYN-ACK in 0.412 ms',
+        'tcp 10.0.0.2:443 open: SYN-ACK in 0.824 ms',
+        'tcp 10.0.0.2:443 closed: RST in 1.24 ms',
+        '',
+        'verdict: open, 3 SYNs sent, 3 answered, rtt min/avg/max = 0.412/0.824/1.236 ms']
+
+
+def test_an_icmp_unreachable_answer_is_told_with_its_code_named():
+    udp = dict(REQUEST, kind='udp', dst_port=53, dst_ip='fd00::2', src_ip='fd00::1')
+    lines = cli.format_ping(answered(udp, 'closed', [
+        {'answer': 'closed', 'icmp': 'icmpv6 unreachable code 4 from fd00::2'},
+        {'answer': 'filtered', 'icmp': 'icmpv6 unreachable code 7 from fd00::fe'}], sent=2))
+    assert lines[1:3] == [
+        'udp [fd00::2]:53 closed: ICMPv6 port unreachable from fd00::2 in 0.412 ms',
+        'udp [fd00::2]:53 filtered: icmpv6 unreachable code 7 from fd00::fe in 0.824 ms']
+    assert lines[-1].startswith('verdict: closed, 2 datagrams sent, 2 answered, rtt ')
+    assert cli.icmp_text('icmp unreachable code 13 from 10.0.0.254') == (
+        'ICMP administratively prohibited from 10.0.0.254')
+
+
+def test_udp_says_how_long_a_reply_was_and_silence_is_open_or_filtered():
+    udp = dict(REQUEST, kind='udp', dst_port=9999, payload='70726f6265')
+    assert cli.format_ping(answered(udp, 'open', [{'answer': 'open', 'reply_bytes': 5}],
+                                    sent=1))[1] == 'udp 10.0.0.2:9999 open: 5-byte reply in 0.412 ms'
+    assert cli.format_ping(answered(udp, 'open|filtered', []))[1:] == [
+        '', 'verdict: open|filtered, 3 datagrams sent, 0 answered']
+
+
+def test_arp_shows_the_mac_that_answered():
+    arp = dict(REQUEST, kind='arp', dst_mac=None)
+    lines = cli.format_ping(answered(arp, 'reachable', [{'mac': '02:00:0a:00:00:02'}], sent=1,
+                                     mac='02:00:0a:00:00:02'), found=['dst_mac'])
+    assert lines == ['ARP 10.0.0.2 from 10.0.0.1 port 1 on 0000000000000001',
+                     'arp reply from 10.0.0.2 at 02:00:0a:00:00:02 in 0.412 ms',
+                     '',
+                     'verdict: reachable, 1 request sent, 1 answered, rtt min/avg/max = '
+                     '0.412/0.412/0.412 ms']
+
+
+def test_dhcp_shows_the_offer_and_has_no_destination():
+    dhcp = dict(REQUEST, kind='dhcp', src_ip=None, dst_ip=None, dst_mac=None)
+    offer = {'server': '10.0.0.2', 'server_mac': '02:00:0a:00:00:02', 'offered': '10.0.0.11',
+             'router': '10.0.0.254', 'lease_seconds': 600}
+    lines = cli.format_ping(answered(dhcp, 'reachable', [offer], sent=1, offer=offer))
+    assert lines[:2] == [
+        'DHCP from 02:00:0a:00:00:01 port 1 on 0000000000000001',
+        'dhcp offer of 10.0.0.11 from 10.0.0.2 (02:00:0a:00:00:02) in 0.412 ms, router '
+        '10.0.0.254, lease 600 s']
+    bare = dict(offer, router=None, lease_seconds=None)
+    assert cli.format_answer(dhcp, dict(bare, rtt_ms=1.5)) == (
+        'dhcp offer of 10.0.0.11 from 10.0.0.2 (02:00:0a:00:00:02) in 1.50 ms')
+    found = dict(dhcp, src_ip='10.0.0.1')
+    assert cli.ping_header(found, ['src_mac']) == (
+        'DHCP from 10.0.0.1 (02:00:0a:00:00:01) port 1 on 0000000000000001')
+    assert cli.format_ping(answered(dhcp, 'unreachable', [], sent=2))[-1] == (
+        'verdict: unreachable, 2 DISCOVERs sent, 0 answered')
+
+
+def test_a_tcp_probe_that_sent_nothing_or_ended_in_error_says_so():
+    lines = cli.format_ping(probe(verdict='next-hop-unresolved', rtts=(), sent=0,
+                                  broken_at=UNRESOLVED, request=dict(TCP, dst_mac=None)))
+    assert lines[1:3] == ['', 'verdict: next-hop-unresolved, no SYN sent']
+    assert lines[3] == 'broken at: request on 0000000000000001: next-hop-unresolved'
+    lines = cli.format_ping(probe(state='error', verdict=None, rtts=(), error='switch gone',
+                                  request=TCP))
+    assert lines[-2:] == ['3 SYNs sent, 0 answered', 'state: error: switch gone']
+
+
+@pytest.mark.parametrize('kind, verdict, status', [
+    ('tcp', 'open', 0), ('tcp', 'closed', 1), ('tcp', 'filtered', 1),
+    ('udp', 'open', 0), ('udp', 'closed', 1), ('udp', 'filtered', 1), ('udp', 'open|filtered', 1),
+    ('arp', 'reachable', 0), ('arp', 'unreachable', 1),
+    ('dhcp', 'reachable', 0), ('dhcp', 'unreachable', 1),
+    ('tcp', 'next-hop-unresolved', 1), ('arp', 'source-not-answering', 1),
+])
+def test_ping_exits_0_on_its_kinds_success_and_1_on_any_other_verdict(kind, verdict, status):
+    done = probe(verdict=verdict, request=dict(REQUEST, kind=kind))    # replies or not
+    assert cli.ping_status(done) == status
+    assert cli.ping_status(dict(done, state='error', verdict=None)) == 2
+
+
 # --- tables -------------------------------------------------------------------------
 
 def test_switches_table_lists_each_port_under_its_switch():
@@ -186,9 +294,9 @@ def test_monitors_table_counts_each_monitors_pairs_by_outcome():
                               pair('vm2', 'vm1', verdict=None, error='switch disconnected'),
                               pair('vm3', 'vm1', verdict='partial')])]
     assert cli.format_monitors(monitors) == [
-        'NAME  PAIRS  INTERVAL  REACHABLE  UNREACHABLE  PARTIAL  ERROR  WAITING',
-        'a         3  10s               1            1        0      0        1',
-        'b         3  10s               0            0        1      2        0']
+        'NAME  KIND  PAIRS  INTERVAL  REACHABLE  UNREACHABLE  PARTIAL  ERROR  WAITING',
+        'a     icmp      3  10s               1            1        0      0        1',
+        'b     icmp      3  10s               0            0        1      2        0']
     assert cli.format_monitors([]) == ['no monitors']
 
 
@@ -196,10 +304,10 @@ def test_monitors_table_has_a_column_for_an_unresolved_address_only_if_a_pair_ha
     monitors = [monitor('a', [pair('vm1', 'vm2'),
                               pair('vm2', 'vm1', verdict='next-hop-unresolved')])]
     assert cli.format_monitors(monitors) == [
-        'NAME  PAIRS  INTERVAL  REACHABLE  UNREACHABLE  PARTIAL  NEXT-HOP-UNRESOLVED  ERROR  '
-        'WAITING',
-        'a         2  10s               1            0        0                    1      0  '
-        '      0']
+        'NAME  KIND  PAIRS  INTERVAL  REACHABLE  UNREACHABLE  PARTIAL  NEXT-HOP-UNRESOLVED  '
+        'ERROR  WAITING',
+        'a     icmp      2  10s               1            0        0                    1  '
+        '    0        0']
 
 
 def test_monitor_shows_a_row_per_pair_with_its_verdict_and_where_it_broke():
@@ -216,6 +324,22 @@ def test_monitor_shows_a_row_per_pair_with_its_verdict_and_where_it_broke():
         'dropped',
         'vm1  vm3  waiting  -            -     -         -        -',
         'vm3  vm1  ok       -            -     -         1m ago   error: switch disconnected']
+
+
+def test_a_monitor_of_another_kind_shows_it_with_its_port_and_counts_its_verdicts():
+    web = monitor('web', [pair('10.0.0.1', '10.0.0.2', verdict='open'),
+                          pair('10.0.0.1', '10.0.0.3', verdict='filtered')],
+                  kind='tcp', dst_port=443)
+    arp = monitor('arp', [pair('10.0.0.1', '10.0.0.2', verdict='unreachable')], kind='arp')
+    assert cli.monitor_title(web) == (
+        'monitor web (tcp/443): 2 pairs, every 10s, 3 SYNs 0.2s apart, timeout 1s')
+    assert cli.format_monitors([web, arp]) == [
+        'NAME  KIND     PAIRS  INTERVAL  REACHABLE  UNREACHABLE  OPEN  CLOSED  FILTERED  ERROR  '
+        'WAITING',
+        'web   tcp/443      2  10s               0            0     1       0         1      0  '
+        '      0',
+        'arp   arp          1  10s               0            1     0       0         0      0  '
+        '      0']
 
 
 @pytest.mark.parametrize('seconds, text', [(0, '0s ago'), (59, '59s ago'), (61, '1m ago'),
@@ -308,6 +432,38 @@ def test_watch_draws_a_probes_monitor_as_its_pair_table_coloured_by_outcome():
     assert lines[-1] == '2 pairs, 1 reachable, 0 unreachable, 1 waiting'
 
 
+def test_watch_draws_a_udp_mesh_with_its_verdicts_cells_legend_and_summary():
+    m = monitor('dns', [pair('vm1', 'vm2', verdict='open'),
+                        pair('vm2', 'vm1', verdict='closed'),
+                        pair('vm1', 'vm3', verdict='open|filtered'),
+                        pair('vm3', 'vm1', verdict='filtered')],
+                mesh=['vm1', 'vm2', 'vm3'], kind='udp', dst_port=53)
+    lines = cli.format_watch(m, now=1000.0)
+    assert lines == [
+        'monitor dns (udp/53): 4 pairs, every 10s, 3 datagrams 0.2s apart, timeout 1s',
+        '',
+        '    vm1 vm2 vm3',
+        'vm1      ok  o?',
+        'vm2  cl',
+        'vm3  --',
+        '',
+        'ok open  cl closed  -- filtered  o? open|filtered  ! error',
+        'vm2->vm1: closed',
+        'vm1->vm3: open|filtered',
+        'vm3->vm1: filtered',
+        '',
+        '4 pairs, 1 open, 1 closed, 1 filtered, 1 open|filtered']
+    coloured = cli.format_watch(m, now=1000.0, colour=True)
+    assert '\033[32m ok\033[0m' in coloured[3] and '\033[33m o?\033[0m' in coloured[3]
+    assert '\033[31m cl\033[0m' in coloured[4]
+
+
+def test_a_mesh_of_tcp_exits_0_only_if_every_port_is_open():
+    assert cli.mesh_status(['open', 'open'], 'tcp') == 0
+    assert cli.mesh_status(['open', 'closed'], 'tcp') == 1
+    assert cli.mesh_status(['reachable', 'reachable'], 'tcp') == 1
+
+
 def test_progress_bar_fills_as_pairs_are_done():
     line = cli.format_progress(1, 4, 2.0, width=39)
     assert line == '[#####...............] 1/4 pairs 2.0 s' and len(line) < 39
@@ -365,6 +521,16 @@ def test_an_endpoint_without_a_mac_sends_none_for_the_app_to_find():
     assert not {'src_mac', 'dst_mac'} & set(requests[('vm2', 'vm3')])
 
 
+def test_a_mesh_of_a_kind_sends_it_with_every_pair_and_arp_asks_for_no_mac():
+    endpoints, timing = cli.mesh_plan(ENDPOINTS, None, None, None)
+    pairs = cli.mesh_pairs(endpoints, timing, {'kind': 'udp', 'dst_port': 53, 'payload': '00'})
+    assert {(r['kind'], r['dst_port'], r['payload'], r['dst_mac']) for _, _, r in pairs} == {
+        ('udp', 53, '00', e['mac']) for e in ENDPOINTS}
+    arp = cli.mesh_pairs(endpoints, timing, {'kind': 'arp'})
+    assert arp[0][2] == dict(timing, dpid=DPID, in_port=1, src_mac='02:00:0a:00:00:01',
+                             src_ip='10.0.0.1', dst_ip='10.0.0.2', kind='arp')
+
+
 def test_a_batchs_error_is_told_as_the_mesh_files_endpoint_and_field():
     pairs = cli.mesh_pairs(*cli.mesh_plan(ENDPOINTS, None, None, None))
     assert cli.mesh_error('probes[1].dst_mac: bad', pairs) == 'endpoints[2].mac: bad'
@@ -416,6 +582,53 @@ def test_ping_with_a_gateway_and_a_dst_mac_is_an_error(capsys):
     assert capsys.readouterr().err == (
         'ryu-probe: --gateway: only without --dst-mac (the app asks the gateway for the MAC '
         'that --dst-mac gives)\n')
+
+
+KIND_ARGS = ['ping', '--dpid', DPID, '--port', '1']
+
+
+def test_ping_sends_the_kind_its_port_and_payload_and_icmp_sends_none():
+    parser = cli.build_parser()
+    tcp = cli.ping_body(parser.parse_args(BARE + ['--tcp', '443']))
+    assert (tcp['kind'], tcp['dst_port']) == ('tcp', 443) and 'payload' not in tcp
+    udp = cli.ping_body(parser.parse_args(BARE + ['--udp', '53', '--payload', 'beef']))
+    assert (udp['kind'], udp['dst_port'], udp['payload']) == ('udp', 53, 'beef')
+    assert cli.ping_body(parser.parse_args(BARE + ['--arp']))['kind'] == 'arp'
+    dhcp = cli.ping_body(parser.parse_args(KIND_ARGS + ['--src-mac', '02:00:0a:00:00:01',
+                                                        '--dhcp']))
+    assert dhcp == {'dpid': DPID, 'in_port': 1, 'src_mac': '02:00:0a:00:00:01', 'count': 3,
+                    'interval': 0.2, 'timeout': 1.0, 'wait': True, 'kind': 'dhcp'}
+    assert not {'kind', 'dst_port', 'payload'} & set(cli.ping_body(parser.parse_args(BARE)))
+
+
+@pytest.mark.parametrize('argv', [BARE + ['--tcp', '0'], BARE + ['--udp', '65536'],
+                                  BARE + ['--tcp', 'http'], BARE + ['--tcp', '80', '--arp'],
+                                  BARE + ['--arp', '--dhcp'], BARE + ['-4', '-6'],
+                                  ['mesh', 'f.json', '--dhcp']])
+def test_a_bad_port_or_two_kinds_or_versions_at_once_exit_2_with_usage(argv, capsys):
+    assert cli.main(argv) == 2
+    assert 'usage: ryu-probe' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('argv, message', [
+    (KIND_ARGS + ['--src-ip', '10.0.0.1'], '--dst-ip: required'),
+    (KIND_ARGS + ['--dst-ip', '10.0.0.2', '--tcp', '80'], '--src-ip: required'),
+    (KIND_ARGS + ['--arp'], '--src-ip and --dst-ip: required'),
+    (KIND_ARGS + ['--src-ip', '10.0.0.1', '--dst-ip', '10.0.0.2', '--dhcp'],
+     '--dst-ip: not with --dhcp (its DISCOVER is broadcast)'),
+    (KIND_ARGS + ['--dhcp'], '--dhcp: needs --src-mac, or --src-ip for the app to find it'),
+    (KIND_ARGS + ['--src-mac', '02:00:0a:00:00:01', '--dhcp', '-6'],
+     '-6: not with --dhcp (DHCPv6 is not supported)'),
+    (BARE + ['-6'], '--src-ip 10.0.0.1: not an IPv6 address (-6)'),
+    (KIND_ARGS + ['--src-ip', 'fd00::1', '--dst-ip', '10.0.0.2', '-6'],
+     '--dst-ip 10.0.0.2: not an IPv6 address (-6)'),
+    (BARE + ['--gateway', 'fd00::fe', '-4'], '--gateway fd00::fe: not an IPv4 address (-4)'),
+    (BARE + ['--src-mac', 'x', '--tcp', '80', '--payload', '00'], '--payload: only with --udp'),
+])
+def test_ping_checks_the_addresses_a_kind_needs_and_the_ip_version_before_it_asks(
+        argv, message, capsys):
+    assert cli.main(argv + ['--url', free_url()]) == 2
+    assert capsys.readouterr().err == 'ryu-probe: %s\n' % message
 
 
 def test_port_is_a_number_or_a_name():
@@ -576,3 +789,38 @@ def test_mesh_sends_batches_of_at_most_chunk_pairs_and_retries_while_the_app_is_
     assert all(body['wait'] for _, _, body in fake.calls)
     out = capsys.readouterr().out.splitlines()
     assert out[-1].startswith('12 pairs, 12 reachable, 0 unreachable, ')
+
+
+def test_ping_of_a_closed_tcp_port_exits_1_and_of_an_open_one_0(api, capsys):
+    fake, url = api
+    closed = answered(TCP, 'closed', [{'answer': 'closed'}], sent=1, src_port=61000)
+    fake.routes = {('POST', '/probe/probes'): [(200, closed)]}
+    assert cli.main(PING + ['--url', url, '--tcp', '443', '-c', '1']) == 1
+    assert capsys.readouterr().out.splitlines() == cli.format_ping(closed, found=[])
+    assert fake.calls[0][2] == dict(REQUEST, count=1, kind='tcp', dst_port=443, wait=True)
+    fake.routes = {('POST', '/probe/probes'): [(200, dict(closed, verdict='open'))]}
+    assert cli.main(PING + ['--url', url, '--tcp', '443', '-c', '1']) == 0
+
+
+def test_ping_of_dhcp_sends_no_destination_and_prints_json_if_asked(api, capsys):
+    fake, url = api
+    dhcp = answered(dict(REQUEST, kind='dhcp', dst_ip=None, dst_mac=None), 'unreachable', [])
+    fake.routes = {('POST', '/probe/probes'): [(200, dhcp)]}
+    assert cli.main(KIND_ARGS + ['--src-ip', '10.0.0.1', '--dhcp', '--json', '--url', url]) == 1
+    assert json.loads(capsys.readouterr().out) == dhcp
+    assert fake.calls[0][2] == {'dpid': DPID, 'in_port': 1, 'src_ip': '10.0.0.1', 'count': 3,
+                                'interval': 0.2, 'timeout': 1.0, 'wait': True, 'kind': 'dhcp'}
+
+
+def test_mesh_with_tcp_probes_every_pair_on_the_port_and_prints_its_verdicts(
+        api, capsys, monkeypatch):
+    fake, url = api
+    opened = answered(TCP, 'open', [{'answer': 'open'}], sent=1)
+    fake.routes = {('POST', '/probe/batch'): [(200, {'probes': [opened] * 6})]}
+    monkeypatch.setattr('sys.stdin', io.StringIO(json.dumps(ENDPOINTS)))
+    assert cli.main(['mesh', '-', '--tcp', '443', '--url', url]) == 0
+    assert {(r['kind'], r['dst_port']) for r in fake.calls[0][2]['probes']} == {('tcp', 443)}
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:4] == ['vm1      ok  ok', 'vm2  ok      ok', 'vm3  ok  ok']
+    assert out[5] == 'ok open  cl closed  -- filtered  ! error'
+    assert out[6].startswith('6 pairs, 6 open, 0 closed, ')
