@@ -7,6 +7,15 @@ const HISTORY = 30;                 // rounds a pair keeps (the API's history le
 // The page is served at <root>/probe/ui/; the API is under <root>/probe/.
 const ROOT = location.pathname.replace(/\/probe\/ui(\/.*)?$/, '');
 const SVG = 'http://www.w3.org/2000/svg';
+// Each probe kind's verdicts that are a success (ryu_apps/kinds.py), and what it sends.
+const KINDS = {
+  icmp: {success: ['reachable', 'partial'], sends: ['echo', 'echoes']},
+  tcp: {success: ['open'], sends: ['SYN', 'SYNs']},
+  udp: {success: ['open'], sends: ['datagram', 'datagrams']},
+  arp: {success: ['reachable'], sends: ['request', 'requests']},
+  dhcp: {success: ['reachable'], sends: ['DISCOVER', 'DISCOVERs']},
+};
+const BETWEEN = ['partial', 'open|filtered'];     // some answers, or no telling: amber
 
 const view = {
   paused: false,
@@ -94,17 +103,28 @@ function unique(values) {
 
 // --- the matrices ----------------------------------------------------------------------
 
-/* A pair's cell: [its colour class, its data-verdict (the verdict, or the status)]. */
-function kindOf(pair) {
-  if (pair.status === 'switch-not-connected' || pair.status === 'waiting') {
-    return ['waiting', pair.status];
-  }
-  if (pair.error) return ['error', 'error'];     // the last round's error, not an old verdict
-  if (pair.verdict === 'reachable') return [pair.loss ? 'partial' : 'reachable', pair.verdict];
-  if (pair.verdict === 'partial' || pair.verdict === 'unreachable') {
-    return [pair.verdict, pair.verdict];
-  }
-  return ['waiting', pair.verdict || pair.status];
+/* What a pair's cell says (its data-verdict): the verdict, else the status, or 'error'. */
+function said(pair) {
+  if (pair.status === 'switch-not-connected' || pair.status === 'waiting') return pair.status;
+  if (pair.error) return 'error';     // the last round's error, not an old verdict
+  return pair.verdict || pair.status;
+}
+
+/* A pair's colour (its cell-<colour> class), by its monitor's kind: a success reachable
+   (green; partial with some loss), partial and open|filtered partial (amber), any other
+   verdict unreachable (red); waiting (grey) without one, error. */
+function colourOf(pair, kind) {
+  const verdict = said(pair);
+  if (verdict === 'error') return 'error';
+  if (verdict !== pair.verdict) return 'waiting';
+  if (BETWEEN.includes(verdict)) return 'partial';
+  if (KINDS[kind].success.includes(verdict)) return pair.loss ? 'partial' : 'reachable';
+  return 'unreachable';
+}
+
+/* A monitor's kind, with the port of tcp and udp: "tcp/443". */
+function kindLabel(monitor) {
+  return monitor.dst_port ? `${monitor.kind}/${monitor.dst_port}` : monitor.kind;
 }
 
 function isSelected(monitor, pair) {
@@ -112,13 +132,17 @@ function isSelected(monitor, pair) {
   return s !== null && s.monitor === monitor && s.src === pair.src && s.dst === pair.dst;
 }
 
+/* A cell shows a success's RTT, another verdict's name. */
 function updateCell(td, monitor, pair) {
-  const [kind, verdict] = kindOf(pair);
-  td.className = `cell cell-${kind}` + (isSelected(monitor, pair) ? ' selected' : '');
+  const verdict = said(pair);
+  td.className = `cell cell-${colourOf(pair, monitor.kind)}` +
+    (isSelected(monitor.name, pair) ? ' selected' : '');
   td.dataset.verdict = verdict;
   const fresh = pair.status === 'ok' && !pair.error;
   const label = {'switch-not-connected': 'switch down', waiting: 'waiting', error: 'error'};
-  td.replaceChildren(label[verdict] || (pair.rtt_ms ? `${ms(pair.rtt_ms.avg)} ms` : ''));
+  const rtt = pair.rtt_ms ? `${ms(pair.rtt_ms.avg)} ms` : '';
+  td.replaceChildren(label[verdict] ||
+    (KINDS[monitor.kind].success.includes(pair.verdict) ? rtt : pair.verdict || ''));
   if (fresh && pair.loss) td.append(el('small', {}, `${percent(pair.loss)} loss`));
   td.title = `${pair.name}: ${verdict}` + (pair.error ? ` (${pair.error})` : '') +
     (fresh ? `, loss ${percent(pair.loss)}` : '') + `, last round ${when(pair.last_at)}`;
@@ -139,16 +163,18 @@ function monitorSection(monitor, section) {
       ...dsts.map((dst) => el('td', {class: 'cell cell-none', 'data-monitor': monitor.name,
         'data-src': src, 'data-dst': dst}))));
     section = el('section', {class: 'monitor', 'data-monitor': monitor.name, 'data-shape': shape},
-      el('h2', {}, monitor.name, el('span', {class: 'meta'})),
+      el('h2', {}, monitor.name, el('span', {class: 'kind'}), el('span', {class: 'meta'})),
       el('table', {class: 'matrix'}, el('thead', {}, head), el('tbody', {}, ...rows)));
   }
-  section.querySelector('.meta').textContent =
-    ` every ${monitor.interval} s, ${monitor.count} echoes, ${monitor.pairs.length} pairs`;
+  section.querySelector('.kind').textContent = kindLabel(monitor);
+  const [one, many] = KINDS[monitor.kind].sends;
+  section.querySelector('.meta').textContent = ` every ${monitor.interval} s, ` +
+    `${monitor.count} ${monitor.count === 1 ? one : many}, ${monitor.pairs.length} pairs`;
   const cells = new Map([...section.querySelectorAll('td[data-src]')]
     .map((td) => [JSON.stringify([td.dataset.src, td.dataset.dst]), td]));
   for (const pair of monitor.pairs) {
     const td = cells.get(JSON.stringify([pair.src, pair.dst]));
-    updateCell(td, monitor.name, pair);
+    updateCell(td, monitor, pair);
     td.tabIndex = 0;
   }
   return section;
@@ -264,12 +290,11 @@ function renderDetail(monitorName, pair, missing = 'This monitor has no such pai
     panel.hidden = false;
     return;
   }
-  const [, verdict] = kindOf(pair);
   const failure = pair.last_failure;
   panel.replaceChildren(
     title,
     facts([
-      ['verdict', verdict], ['loss', percent(pair.loss)],
+      ['verdict', said(pair)], ['loss', percent(pair.loss)],
       ['RTT min/avg/max', pair.rtt_ms ?
         `${ms(pair.rtt_ms.min)} / ${ms(pair.rtt_ms.avg)} / ${ms(pair.rtt_ms.max)} ms` : '—'],
       ['dpid', pair.dpid], ['rounds', `${pair.rounds} (${pair.late_rounds} late)`],
