@@ -22,6 +22,8 @@ import urllib.request
 
 DEFAULT_URL = 'http://127.0.0.1:8080'
 GET_TIMEOUT = 30.0
+# Sent with every request: the Authorization header of --token-file or $RYU_PROBE_TOKEN.
+HEADERS = {'Content-Type': 'application/json'}
 WAIT_SLACK = 60.0       # beyond a probe's own length, for its trace and a busy app
 CHUNK = 50              # pairs per POST /probe/batch
 WORKERS = 8             # batches in flight: at most CHUNK * WORKERS probes of ours at once
@@ -82,7 +84,7 @@ def http(url: str, method: str, path: str, body=None,
     data = None if body is None else json.dumps(body).encode()
     try:
         request = urllib.request.Request(url + path, data=data, method=method,
-                                         headers={'Content-Type': 'application/json'})
+                                         headers=HEADERS)
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             status, raw = answer.status, answer.read()
     except urllib.error.HTTPError as error:
@@ -799,7 +801,9 @@ EXAMPLES = '''examples:
   ryu-probe monitors show tenant-a
   ryu-probe watch tenant-a -n 5
 
-The API is at --url, else $RYU_PROBE_URL, else %s.
+The API is at --url, else $RYU_PROBE_URL, else %s. With tokens (the app's
+api_token_file): --token-file FILE, else $RYU_PROBE_TOKEN. For HTTPS with a private CA,
+point $SSL_CERT_FILE at its certificate.
 Exit status: 0 reachable (a tcp or udp port open), 1 not (or not all), 2 on error.''' % DEFAULT_URL
 
 PING_EXAMPLES = '''Without --src-mac or --dst-mac the app finds the MAC left out by ARP, as the VM would:
@@ -869,6 +873,8 @@ def add_common(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> No
     parser.add_argument('--json', action='store_true',
                         default=False if default is None else default,
                         help='print the API\'s JSON instead')
+    parser.add_argument('--token-file', metavar='FILE', default=default, help='the API token: the last word of the file\'s '
+                        'first line (default: $RYU_PROBE_TOKEN)')
 
 
 def add_kinds(parser: argparse.ArgumentParser, dhcp: bool = True) -> None:
@@ -961,6 +967,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def read_token(path: str) -> str:
+    """The token of a file of the app's format (`TOKEN` or `NAME TOKEN`): its first."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = [l.split('#', 1)[0].split() for l in f]
+    except OSError as error:
+        raise CliError('--token-file %s: %s' % (path, error.strerror)) from None
+    words = next((l for l in lines if l), None)
+    if words is None:
+        raise CliError('--token-file %s: no token in it' % path)
+    return words[-1]
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -970,6 +989,10 @@ def main(argv: list[str] | None = None) -> int:
     if '://' not in args.url:
         args.url = 'http://' + args.url
     try:
+        token = read_token(args.token_file) if args.token_file else os.environ.get(
+            'RYU_PROBE_TOKEN')
+        if token:
+            HEADERS['Authorization'] = 'Bearer ' + token
         return args.run(args)
     except CliError as error:
         print('ryu-probe: %s' % error, file=sys.stderr)

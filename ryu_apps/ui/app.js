@@ -25,11 +25,15 @@ const view = {
   monitors: [],                     // the last GET /probe/monitors
 };
 
-/* GET a path of the API and decode its JSON; an error names the call and says why. */
+/* GET a path of the API and decode its JSON; an error names the call and says why. With
+   a token (the app's api_token_file), it goes along; a 401 asks for one (askToken). */
 async function api(path) {
   let res;
+  const headers = {Accept: 'application/json'};
+  const token = sessionStorage.getItem('ryu-probe-token');
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    res = await fetch(ROOT + path, {headers: {Accept: 'application/json'}, cache: 'no-store'});
+    res = await fetch(ROOT + path, {headers, cache: 'no-store'});
   } catch (err) {
     throw new Error(`GET ${path}: ${err.message}`);
   }
@@ -40,6 +44,7 @@ async function api(path) {
   } catch (err) {
     body = undefined;
   }
+  if (res.status === 401) askToken(true);
   if (!res.ok) {
     const why = (body && body.error) || text.trim().slice(0, 200) || res.statusText;
     throw Object.assign(new Error(`GET ${path}: ${res.status} ${why}`), {status: res.status});
@@ -402,6 +407,20 @@ async function refresh() {
   if (!errors.length) document.getElementById('updated').textContent = `updated ${hms(new Date())}`;
   schedule();
 }
+
+/* The token form: shown when the API wants a token; kept for this tab only. */
+function askToken(show) {
+  document.getElementById('token-form').hidden = !show;
+}
+
+document.getElementById('token-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const input = document.getElementById('token');
+  sessionStorage.setItem('ryu-probe-token', input.value.trim());
+  input.value = '';
+  askToken(false);
+  refresh();
+});
 
 function schedule() {
   clearTimeout(view.timer);

@@ -277,3 +277,23 @@ def test_status_page_shows_each_pair_turn_red_where_the_fault_is_and_why(
     wait_for(browser, app, 'the error banner', lambda d: d.find_element(
         By.ID, 'banner').is_displayed() and 'GET /probe/monitors' in d.find_element(
         By.ID, 'banner').text)
+
+
+def test_the_page_asks_for_a_token_when_the_api_wants_one_and_then_shows_it(
+        request, browser, tmp_path):
+    tokens = tmp_path / 'tokens'
+    tokens.write_text('page-user t0ken-for-the-page\n')
+    secured = ProbeController(config='[probe]\napi_token_file = %s\n' % tokens,
+                              token='t0ken-for-the-page', listen=False)
+    secured.start()
+    request.addfinalizer(secured.close)
+    browser.get(secured.url + '/probe/ui/')
+    form = browser.find_element(By.ID, 'token-form')
+    WebDriverWait(browser, 10).until(lambda d: form.is_displayed())
+    assert '401' in browser.find_element(By.ID, 'banner').text
+    browser.find_element(By.ID, 'token').send_keys('t0ken-for-the-page')
+    form.submit()
+    WebDriverWait(browser, 10).until(
+        lambda d: not d.find_element(By.ID, 'banner').is_displayed()
+        and d.find_element(By.ID, 'updated').text.startswith('updated'))
+    assert not form.is_displayed()

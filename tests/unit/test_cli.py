@@ -824,3 +824,36 @@ def test_mesh_with_tcp_probes_every_pair_on_the_port_and_prints_its_verdicts(
     assert out[1:4] == ['vm1      ok  ok', 'vm2  ok      ok', 'vm3  ok  ok']
     assert out[5] == 'ok open  cl closed  -- filtered  ! error'
     assert out[6].startswith('6 pairs, 6 open, 0 closed, ')
+
+
+def test_the_token_comes_from_the_file_or_the_environment_and_goes_with_every_request(
+        monkeypatch, tmp_path):
+    sent = []
+
+    class Answer:
+        status = 200
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            return b'[]'
+
+    def urlopen(request, timeout):
+        sent.append(request.get_header('Authorization'))
+        return Answer()
+    monkeypatch.setattr(cli.urllib.request, 'urlopen', urlopen)
+    monkeypatch.setitem(cli.HEADERS, 'Content-Type', 'application/json')
+    monkeypatch.delitem(cli.HEADERS, 'Authorization', raising=False)
+    token = tmp_path / 'token'
+    token.write_text('# ours\nops s3cret\n')
+    assert cli.main(['--token-file', str(token), 'switches']) == 0
+    monkeypatch.setenv('RYU_PROBE_TOKEN', 'from-env')
+    assert cli.main(['switches']) == 0
+    assert sent == ['Bearer s3cret', 'Bearer from-env']
+    cli.HEADERS.pop('Authorization')
+    token.write_text('# none\n')
+    assert cli.main(['switches', '--token-file', str(token)]) == 2
