@@ -31,8 +31,12 @@ CACHE_SECONDS = 30.0
 # pairs with no MAC would otherwise flood every VM with ARP at once (measured: a 2,450-pair
 # mesh gave 444 false next-hop-unresolved verdicts).
 IN_FLIGHT = 32
-TRIES = 4
-TRY_EVERY = 0.25          # seconds between ARP requests of one lookup
+# As a Linux VM asks before its ping says "Destination Host Unreachable" (ucast/mcast_solicit
+# 3, retrans_time 1 s): an answer slower than that would fail the tenant too, and a faster
+# give-up was wrong under load (measured: 4 tries 0.25 s apart gave 15 false
+# next-hop-unresolved of a 2,450-pair mesh of live VMs, whose answers came late).
+TRIES = 3
+TRY_EVERY = 1.0           # seconds between ARP requests of one lookup
 READY_TIMEOUT = 5.0       # for the switch to confirm our flows
 
 
@@ -159,6 +163,16 @@ class Resolver:
                 lookup.next_at = now + TRY_EVERY
             deadlines.append(lookup.next_at)
         return min(deadlines, default=None)
+
+    def port_gone(self, dpid: int, port_no: int, now: float, why: str) -> None:
+        """The port under that number is gone: its answers are forgotten, and its
+        lookups end in error (we can no longer ask as it, nor it)."""
+        for key in [k for k in self.cache if k[:2] == (dpid, port_no)]:
+            del self.cache[key]
+        for key, lookup in [(k, v) for k, v in self.lookups.items()
+                            if (v.dpid, v.in_port) == (dpid, port_no)]:
+            if key in self.lookups:
+                self._end(key, lookup, None, now, why)
 
     def _ask(self, bridge: Bridge, lookup: Lookup) -> None:
         self.counters['arp_requests' if not _v6(lookup.ip) else 'neighbor_solicitations'] += 1
