@@ -32,7 +32,7 @@ from typing import Callable
 from ryu_apps import icmp, kinds, trace
 from ryu_apps.resolve import Resolver
 from ryu_apps.trace import Trace
-from ryu_apps.bridge import Bridge, Catch, Send
+from ryu_apps.bridge import Bridge, Catch, Port, Send
 from ryu_apps.options import Settings
 
 TOKEN_BYTES = 16
@@ -263,6 +263,23 @@ class Prober:
         for probe in [p for p in self.running.values() if p.request.dpid == dpid]:
             self._finish(probe, ERROR, now,
                          'switch %s disconnected' % format_dpid(dpid))
+
+    def port_status(self, dpid: int, port: Port, deleted: bool, now: float) -> None:
+        """A port was added, changed or deleted. When its number no longer names the
+        port it named (deleted, or another port plugged in under it), whatever runs from
+        that number ends in error: a probe must never go on injecting on a number that
+        is now another VM's, or nobody's."""
+        bridge = self.bridges.get(dpid)
+        old = bridge and bridge.port_changed(port, deleted)
+        if not old:
+            return
+        why = ('port %d (%s) of switch %s was %s' % (
+            old.port_no, old.name, format_dpid(dpid),
+            'deleted' if deleted else 'replaced by port %s' % port.name))
+        for probe in [p for p in self.running.values()
+                      if p.request.dpid == dpid and p.request.in_port == old.port_no]:
+            self._finish(probe, ERROR, now, why + ' during the probe: no verdict')
+        self.resolver.port_gone(dpid, old.port_no, now, why)
 
     # --- probes --------------------------------------------------------------------
 

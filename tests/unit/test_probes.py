@@ -5,6 +5,7 @@ from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
 from helpers import NORMAL, SETTINGS, Switch, flow_stats, request
+from ryu_apps.bridge import Port
 from ryu_apps.options import Settings
 from ryu_apps.probes import ARM_TIMEOUT, RETRANSMIT_WINDOW, ProbeError, Prober
 
@@ -182,6 +183,30 @@ def test_switch_disconnect_ends_its_probes_in_error():
     prober, switch, probe, done = armed()
     prober.disconnect(switch.dpid, now=0.5)
     assert probe.state == 'error' and 'disconnected' in probe.error and done == [probe]
+
+
+def test_a_port_deleted_or_replaced_under_its_number_ends_the_probes_from_it():
+    prober, switch, probe, done = armed(count=50)
+    other = prober.start(request(in_port=2, src_mac='02:00:00:00:00:02', src_ip='10.0.0.2',
+                                 dst_mac='02:00:00:00:00:01', dst_ip='10.0.0.1'), now=0.0)
+    prober.resolver.cache[(switch.dpid, 1, '10.0.0.9')] = ('02:00:00:00:00:09', 99.0)
+    switch.confirm_all(0.001)
+    prober.tick(0.1)
+    sent = len(switch.packet_outs())
+    # a link going down: the same port, changed; nothing ends
+    prober.port_status(switch.dpid, Port(1, 'tap1', '02:00:00:00:01:01'), False, 0.15)
+    assert probe.state == 'running'
+    prober.port_status(switch.dpid, Port(1, 'tap1', '02:00:00:00:01:01'), True, 0.2)
+    assert (probe.state, probe.verdict) == ('error', None) and done == [probe]
+    assert 'port 1 (tap1)' in probe.error and 'deleted' in probe.error
+    assert prober.resolver.cache == {}      # what port 1 answered is no longer true
+    prober.tick(0.5)
+    assert not [m for m in switch.packet_outs()[sent:] if m.in_port == 1]
+    assert other.state == 'running'
+    # another VM plugged in under port 2's number, no delete in between
+    prober.port_status(switch.dpid, Port(2, 'tap9', '02:00:00:00:01:09'), False, 0.6)
+    assert other.state == 'error' and 'replaced by port tap9' in other.error
+    assert switch.bridge.find_port('tap9').port_no == 2 and switch.bridge.find_port(1) is None
 
 
 def test_unconfirmed_catch_flow_is_an_error_not_unreachable():
