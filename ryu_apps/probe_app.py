@@ -12,7 +12,9 @@ The app is a controller of each bridge (OpenFlow 1.3). For a probe it
      and serves the verdict, loss and round-trip times over REST (rest.py).
 
 This module is only glue: it turns Ryu events into calls on the pure core
-(probes.Prober, bridge.Bridge) with the time, and runs the core's timer.
+(probes.Prober, bridge.Bridge) with the time, and runs the core's timer. Only the
+connection that holds a dpid (claims.py: a second one claiming it is checked, and
+refused while the first is alive) reaches the core.
 """
 from ryu_apps import eventlet_compat  # noqa: F401  (before ryu.app.wsgi is imported)
 
@@ -29,6 +31,7 @@ from ryu.ofproto import ofproto_v1_3
 from ryu_apps import tls
 from ryu_apps.access import Access
 from ryu_apps.bridge import Port
+from ryu_apps.claims import Claims, Contest
 from ryu_apps.monitors import Monitor, Monitors, MonitorSpec, Store
 from ryu_apps.options import Settings
 from ryu_apps.probes import RUNNING, Probe, ProbeError, ProbeRequest, Prober
@@ -40,6 +43,12 @@ cfg.CONF.set_default('wsapi_host', '127.0.0.1')
 # Two rounds and a trace (which may queue behind others) at most; then the answer says
 # "running" and the client polls.
 WAIT_LIMIT = 120
+
+
+def _peer(dp) -> str:
+    """A connection's peer, as `host:port`."""
+    address = dp.address
+    return '%s:%s' % address[:2] if isinstance(address, tuple) else str(address)
 
 
 def _port(ofp_port) -> Port:
@@ -68,7 +77,7 @@ class ProbeApp(app_manager.RyuApp):
         self.monitors = Monitors(self.prober, store or None, wall=lambda now: now + offset)
         if store:
             self._load_monitors(store)
-        self.datapaths = {}
+        self.claims = Claims()
         self.dialled: set[tuple[str, int]] = set()
         self._wake = hub.Event()
         self._waiters: dict[str, hub.Event] = {}
@@ -146,7 +155,10 @@ class ProbeApp(app_manager.RyuApp):
             self._wake.clear()
             try:
                 now = time.monotonic()
-                deadlines = [self.monitors.tick(now), self.prober.tick(now)]
+                outcomes, claims_due = self.claims.tick(now)
+                for outcome in outcomes:
+                    self._claimed(outcome, now)
+                deadlines = [self.monitors.tick(now), self.prober.tick(now), claims_due]
                 deadline = min((d for d in deadlines if d is not None), default=None)
             except Exception:  # a bug must not stop every probe: log it and go on
                 self.logger.exception('probe timer failed')
@@ -159,32 +171,67 @@ class ProbeApp(app_manager.RyuApp):
     def _state_change(self, ev):
         dp, now = ev.datapath, time.monotonic()
         if ev.state == MAIN_DISPATCHER:
+            claim = self.claims.claim(dp.id, dp, _peer(dp), now)
+            if isinstance(claim, Contest):      # is the holder still there?
+                holder = claim.holder.conn
+                echo = holder.ofproto_parser.OFPEchoRequest(holder, data=b'ryu-probe claim')
+                holder.set_xid(echo)
+                claim.xid = echo.xid
+                holder.send_msg(echo)
+                self._wake.set()                # its deadline
+            else:
+                self._claimed(claim, now)
+        else:
+            for outcome in self.claims.gone(dp):
+                if outcome.connect is None:
+                    self.prober.disconnect(outcome.dpid, now)
+                    self.logger.info('switch %016x disconnected (%s)', outcome.dpid, _peer(dp))
+                self._claimed(outcome, now)
+
+    def _claimed(self, outcome, now: float) -> None:
+        """Do what claims.py decided: a connection takes the dpid over, one goes."""
+        if outcome.connect is not None:
+            dp = outcome.connect
+
             def send(msg):
                 msg.datapath = dp
                 dp.send_msg(msg)
-            self.datapaths[dp.id] = dp
-            self.prober.connect(dp.id, send, now)
-            self.logger.info('switch %016x connected', dp.id)
-        elif dp.id is not None and self.datapaths.get(dp.id) is dp:
-            del self.datapaths[dp.id]
-            self.prober.disconnect(dp.id, now)
-            self.logger.info('switch %016x disconnected', dp.id)
+            self.prober.connect(outcome.dpid, send, now)
+            self.logger.info('switch %016x connected (%s)', outcome.dpid, _peer(dp))
+        if outcome.close is not None:
+            outcome.close.close()
+
+    def _holds(self, msg) -> bool:
+        return self.claims.holds(msg.datapath.id, msg.datapath)
+
+    @set_ev_cls(ofp_event.EventOFPEchoReply, MAIN_DISPATCHER)
+    def _echo_reply(self, ev):
+        outcome = self.claims.answered(ev.msg.datapath, ev.msg.xid, time.monotonic())
+        if outcome is not None:
+            self._claimed(outcome, time.monotonic())
 
     @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
     def _port_desc(self, ev):
+        if not self._holds(ev.msg):
+            return
         bridge = self.prober.bridges.get(ev.msg.datapath.id)
         if bridge is not None:
             bridge.add_ports([_port(p) for p in ev.msg.body])
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def _port_status(self, ev):
+        if not self._holds(ev.msg):
+            return
         msg = ev.msg
-        bridge = self.prober.bridges.get(msg.datapath.id)
-        if bridge is not None:
-            bridge.port_changed(_port(msg.desc), msg.reason == msg.datapath.ofproto.OFPPR_DELETE)
+        self.prober.port_status(msg.datapath.id, _port(msg.desc),
+                                msg.reason == msg.datapath.ofproto.OFPPR_DELETE,
+                                time.monotonic())
+        self._wake.set()
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev):
+        if not self._holds(ev.msg):
+            return
         self.prober.packet_in(ev.msg.datapath.id, ev.msg, time.monotonic())
         if self.prober.woken:     # an address resolved: its probe goes on now
             self.prober.woken = False
@@ -192,11 +239,15 @@ class ProbeApp(app_manager.RyuApp):
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):
+        if not self._holds(ev.msg):
+            return
         self.prober.confirmed(ev.msg.datapath.id, ev.msg.xid, time.monotonic())
         self._wake.set()
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev):
+        if not self._holds(ev.msg):
+            return
         msg = ev.msg
         self.prober.flow_stats(msg.datapath.id, msg.xid, msg.body,
                                bool(msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE),
@@ -205,12 +256,16 @@ class ProbeApp(app_manager.RyuApp):
 
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     def _flow_removed(self, ev):
+        if not self._holds(ev.msg):
+            return
         msg = ev.msg
         self.prober.removed(msg.datapath.id, msg.cookie, msg.reason, time.monotonic())
         self._wake.set()
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def _error(self, ev):
+        if not self._holds(ev.msg):
+            return
         msg = ev.msg
         reason = 'OpenFlow error type %s code %s' % (msg.type, msg.code)
         self.logger.warning('switch %016x: %s (xid %d)', msg.datapath.id, reason, msg.xid)
