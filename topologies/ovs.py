@@ -232,6 +232,57 @@ class OvsInstance:
         for name in {line.split(":")[0] for line in out.splitlines()} & names:
             run(["ip", "link", "delete", name], netns=self.netns, check=False)
 
+    def restart(self, prog: str, *, crash: bool = False, keep_flows: bool = True) -> None:
+        """Stop one daemon and start it again on the same database and run dir.
+
+        `crash`: SIGKILL, else as an operator stops it (`ovs-appctl exit` for vswitchd,
+        SIGTERM for ovsdb-server). ovs-vswitchd keeps its flows only in memory; with
+        `keep_flows` it is restarted as `ovs-ctl restart` does: every bridge's flows
+        saved, vswitchd started with flow-restore-wait (it connects to no controller
+        yet), the flows put back, then flow-restore-wait cleared."""
+        if prog not in DAEMONS:
+            raise ValueError(f"{prog}: one of {DAEMONS}")
+        vswitchd = prog == "ovs-vswitchd"
+        saved = {}
+        if vswitchd and keep_flows:
+            for bridge in self.bridges():
+                saved[bridge] = self.path(f"{bridge}.saved-flows")
+                flows = self.ofctl("dump-flows", "--no-names", "--no-stats", bridge)
+                with open(saved[bridge], "w") as f:
+                    f.write("\n".join(re.sub(r"\b(?:idle|hard)_age=[^,]*,", "", line)
+                                      for line in flows.splitlines() if "actions=" in line)
+                            + "\n")
+            self.vsctl("--no-wait", "set", "open_vswitch", ".",
+                       "other_config:flow-restore-wait=true")
+        pid = self.pids[prog]
+        if crash:
+            os.kill(pid, signal.SIGKILL)
+        elif vswitchd:
+            try:
+                self.appctl("exit", timeout=10)
+            except CommandError as e:
+                log.warning("%s: ovs-appctl exit failed: %s", self.name, e)
+        terminate(pid, grace=0.0 if crash or not vswitchd else 5.0)
+        if vswitchd:
+            self._daemon(prog, f"unix:{self.path('db.sock')}")
+            self._wait_ready()
+            for bridge, path in saved.items():
+                self.ofctl("replace-flows", bridge, path)
+            if saved:
+                self.vsctl("--no-wait", "remove", "open_vswitch", ".", "other_config",
+                           "flow-restore-wait")
+        else:
+            self._daemon(prog, self.path("conf.db"), f"--remote=punix:{self.path('db.sock')}")
+            deadline = time.monotonic() + 10
+            while True:     # vswitchd reconnects to it by itself
+                try:
+                    self.vsctl("--no-wait", "show", timeout=2)
+                    break
+                except CommandError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.05)
+
     @property
     def running(self) -> bool:
         pid = self.pids.get("ovs-vswitchd")
@@ -342,6 +393,13 @@ class OvsInstance:
                 error = self.vsctl("get", "interface", port, "error").strip()
                 raise RuntimeError(f"{self.name}: port {port} got no ofport ({value}): {error}")
             time.sleep(0.02)
+
+    def replug(self, bridge: str, port: str, ofport: int) -> None:
+        """A port unplugged and plugged in again under OpenFlow number `ofport` (a VM
+        moved, or its tap made again)."""
+        self.vsctl("del-port", bridge, port)
+        self.vsctl("add-port", bridge, port, "--", "set", "interface", port,
+                   f"ofport_request={ofport}")
 
     def set_controller(self, bridge: str, *targets: str) -> None:
         """Replace the bridge's controller list; no targets removes them all.
