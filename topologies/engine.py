@@ -141,12 +141,16 @@ def _pidfile_pid(path: str) -> int | None:
     return int(text) if text.endswith('\n') and text.strip().isdigit() else None
 
 
-def wait_for(check, what: str, timeout: float = 10.0) -> None:
+def wait_for(check, what: str, timeout: float = 10.0, every: float = 0.02):
+    """check()'s first true value, asked every `every` s (TopologyError after `timeout`)."""
     deadline = time.monotonic() + timeout
-    while not check():
+    while True:
+        value = check()
+        if value:
+            return value
         if time.monotonic() > deadline:
             raise TopologyError('timed out waiting for ' + what)
-        time.sleep(0.02)
+        time.sleep(every)
 
 
 def ovn_env(base: str, rundir: str | None = None) -> dict:

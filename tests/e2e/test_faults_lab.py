@@ -45,14 +45,7 @@ PAIRS = ['vm1', 'vm2']
 
 def until(check, what: str, timeout: float = 30.0, every: float = 0.1):
     """check()'s first true value, polled every `every` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out waiting for ' + what)
-        time.sleep(every)
+    return engine.wait_for(check, what, timeout, every)
 
 
 def start_app(request, tmp_path, name: str = 'app', config: str = '') -> ProbeController:
