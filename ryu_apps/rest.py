@@ -18,7 +18,9 @@ POST   /probe/probes           start a probe; body:
                                dst_mac, no gateway); dhcp takes no dst_ip, dst_mac or
                                gateway, and src_ip only to find src_mac (IPv4 only)
                                201 {probe} (Location: /probe/probes/<id>), or with
-                               "wait": true, 200 {probe} once the probe has ended
+                               "wait": true, 200 {probe} once the probe has ended, or
+                               as it is after 120 s (traces run one at a time: an
+                               unanswered probe's may wait for other probes')
 POST   /probe/batch            start many probes at once, all or none; body:
                                  {"probes": [<probe request without "wait">, ...], "wait": false}
                                201 {"probes": [{probe}, ...]}, or 200 once all have ended
@@ -46,6 +48,7 @@ PUT    /probe/monitors/<name>  replace it (body as POST, "name" optional): 200 {
 DELETE /probe/monitors/<name>  200 {monitor}: its rounds cancelled, its series gone | 404
 GET    /metrics                Prometheus text format (metrics.py)
 GET    /probe/ui/              the status page (ryu_apps/ui/)
+GET    /probe/openapi.json     200 this API as an OpenAPI 3.1 document (openapi.py)
 GET    /probe/stats            200 {"running", "stored", "switches", "catches", "catch_flows",
                                     "counters": {"probes_started", "probes_done", ...,
                                     "flow_mods", "flow_reads", "flows_lost", "packet_outs",
@@ -173,7 +176,7 @@ def _mac(body: dict, name: str) -> str | None:
     value = body[name]
     if value is None:
         return None             # the app finds it (resolve.py)
-    if not isinstance(value, str) or not MAC.match(value.lower()):
+    if not isinstance(value, str) or not MAC.fullmatch(value.lower()):
         raise _bad('%s: must be a MAC address like 02:00:00:00:00:01' % name)
     if int(value[:2], 16) & 1:
         raise _bad('%s: must be a unicast MAC address' % name)
@@ -187,7 +190,7 @@ def _ip(body: dict, name: str) -> str:
         address = ipaddress.ip_address(value) if isinstance(value, str) else None
     except ValueError:
         address = None
-    if address is None:
+    if address is None or getattr(address, 'scope_id', None):     # fe80::1%eth0
         raise _bad('%s: must be an IP address like 10.0.0.1 or fd00::1' % name)
     if address.is_multicast or address.is_unspecified or address == ipaddress.IPv4Address(
             '255.255.255.255'):
@@ -207,7 +210,7 @@ def parse_dpid(value) -> int:
     """A dpid given as an integer or as up to 16 hex digits."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 64:
         return value
-    if isinstance(value, str) and HEX_DPID.match(value.lower()):
+    if isinstance(value, str) and HEX_DPID.fullmatch(value.lower()):
         return int(value, 16)
     raise _bad('dpid: must be 16 hex digits or an integer')
 
@@ -215,7 +218,7 @@ def parse_dpid(value) -> int:
 def _object(raw: bytes) -> dict:
     try:
         body = json.loads(raw or b'null')
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):     # too deeply nested
         body = None
     if not isinstance(body, dict):
         raise _bad('body: must be a JSON object')
@@ -264,7 +267,7 @@ def _fields(body, allowed: set, required: set) -> dict:
 def _kind(body: dict) -> dict:
     """What a probe sends (kinds.py): its kind, and the port and payload of tcp and udp."""
     kind = body.get('kind', 'icmp')
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:     # a list or an object is unhashable
         raise _bad('kind: must be one of %s' % ', '.join(KINDS))
     fields = dict(kind=kind, dst_port=None, payload=None)
     if kind in ('tcp', 'udp'):
@@ -277,7 +280,7 @@ def _kind(body: dict) -> dict:
         payload = body['payload']
         if kind != 'udp':
             raise _bad('payload: only for kind udp')
-        if not isinstance(payload, str) or not HEX.match(payload) or len(payload) % 2:
+        if not isinstance(payload, str) or not HEX.fullmatch(payload) or len(payload) % 2:
             raise _bad('payload: must be hex digits, two per byte')
         if len(payload) > 2 * MAX_PAYLOAD:
             raise _bad('payload: must be at most %d bytes' % MAX_PAYLOAD)
@@ -366,7 +369,7 @@ def _each(items: list, name: str, parse) -> list:
 
 def _label(body: dict, name: str, default: str) -> str:
     value = body.get(name, default)
-    if not isinstance(value, str) or not LABEL.match(value):
+    if not isinstance(value, str) or not LABEL.fullmatch(value):
         raise _bad('%s: must be 1 to 64 printable characters' % name)
     return value
 
@@ -407,7 +410,7 @@ def parse_monitor(body, settings: Settings, bridges: dict | None,
         if body['name'] != name:
             raise _bad('name: must be %s, as in the URL' % name)
     _fields(body, MONITOR_FIELDS | KIND_FIELDS, {'name', 'interval'})
-    if not isinstance(body['name'], str) or not MONITOR_NAME.match(body['name']):
+    if not isinstance(body['name'], str) or not MONITOR_NAME.fullmatch(body['name']):
         raise _bad('name: must be 1 to 64 of a-z, 0-9, "_", "." and "-"')
     interval = body['interval']
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not (
@@ -537,6 +540,7 @@ def _methods(*allowed: str, open_: bool = False):
                 LOG.exception('%s %s failed', req.method, req.path)
                 return _error(500, 'internal error: %s' % error)
         wrapper.__name__ = handler.__name__
+        wrapper.methods = allowed       # for the OpenAPI document's test
         return wrapper
     return decorate
 
@@ -654,6 +658,12 @@ class ProbeController(ControllerBase):
         if monitor is None:
             return _error(404, 'monitor %s not found' % name)
         return _json(monitors.to_json(monitor))
+
+    @route('probe', '/probe/openapi.json')
+    @_methods('GET')
+    def openapi(self, req):
+        from ryu_apps import openapi    # here: it reads this module's limits
+        return _json(openapi.document(self.app.settings))
 
     @route('metrics', '/metrics')
     @_methods('GET')
