@@ -205,11 +205,18 @@ class Bridge:
         """Ports from a (possibly multipart) port description reply."""
         self.ports.update((port.port_no, port) for port in ports)
 
-    def port_changed(self, port: Port, deleted: bool) -> None:
+    def port_changed(self, port: Port, deleted: bool) -> Port | None:
+        """A port status; the port its number named before, if the number no longer
+        names it (deleted, or another port under the same number)."""
+        old = self.ports.get(port.port_no)
         if deleted:
             self.ports.pop(port.port_no, None)
         else:
             self.ports[port.port_no] = port
+        if old is not None and (deleted or (old.name, old.hw_addr) != (port.name,
+                                                                       port.hw_addr)):
+            return old
+        return None
 
     def find_port(self, key: int | str) -> Port | None:
         """A port by number or by name."""
