@@ -347,6 +347,14 @@ class Bridge:
         wanted = tuple(pipeline.shadows(self.flows, catch.in_port, catch.fields))
         if catch.index and wanted == catch.shadows and catch.lost_at is None:
             return False
+        clash = self._clash(catch, wanted)
+        if clash is not None:
+            # Identical flows replace each other: laid, each would delete the other's,
+            # and each FLOW_REMOVED lay it again (measured: 2,743 FlowMods in 5 s).
+            catch.error = ('the same answers reach port %d and port %d by one flow (the same '
+                           'MAC and IP on two ports?): a probe from port %d runs already'
+                           % (catch.in_port, clash.in_port, clash.in_port))
+            return False
         if catch.lost_at is not None and not wanted:
             self._reread_at = now + REREAD_DELAY   # wait for the other controller
             return False
@@ -366,6 +374,14 @@ class Bridge:
         catch.laid_xid = self._send(parser.OFPBarrierRequest(None))
         self._awaiting[catch.laid_xid] = catch
         return True
+
+    def _clash(self, catch: Catch, wanted: tuple[Shadow, ...]) -> Catch | None:
+        """Another catch that has a flow identical to one `catch` wants (a flow that
+        delivers to both ports, and one MAC and IP probed from each)."""
+        keys = {(s.table, s.priority, s.match) for s in wanted}
+        return next((other for other in self.catches.values() if other is not catch
+                     and any((s.table, s.priority, s.match) in keys for s in other.shadows)),
+                    None)
 
     def _extend(self, catch: Catch, until: float, now: float) -> None:
         if catch.expires_at >= until + HARD_TIMEOUT_MARGIN / 2 or not catch.index:

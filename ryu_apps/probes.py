@@ -383,7 +383,8 @@ class Prober:
         probe.catches = [bridge.catch(request.in_port, fields, now + ARM_TIMEOUT
                                       + request.duration, now, copy)
                          for fields, copy in probe.kind.catches(probe, dscp)]
-        self._schedule(probe, now if probe.ready_at is not None else now + ARM_TIMEOUT)
+        ready = probe.ready_at is not None or any(c.error for c in probe.catches)
+        self._schedule(probe, now if ready else now + ARM_TIMEOUT)
 
     def cancel(self, probe_id: str, now: float) -> Probe | None:
         probe = self.get(probe_id)
@@ -574,7 +575,7 @@ class Prober:
         request, ready_at, lost_at = probe.request, probe.ready_at, probe.lost_at
         if ready_at is None:
             if any(c.error for c in probe.catches):
-                self._finish(probe, ERROR, now, 'switch refused the catch flow: '
+                self._finish(probe, ERROR, now, 'no catch flow: '
                              + next(c.error for c in probe.catches if c.error))
             elif lost_at is not None:
                 if now >= lost_at + ARM_TIMEOUT:

@@ -195,3 +195,23 @@ def test_each_kind_has_one_object_and_the_prober_knows_no_kind_by_name():
     assert set(kinds.KINDS) == {'icmp', 'tcp', 'udp', 'arp', 'dhcp'}
     for kind in kinds.KINDS.values():
         assert kind.success <= set(kind.verdicts)
+
+
+@pytest.mark.parametrize('kind', [dict(kind='dhcp', dst_mac=None, dst_ip=None), {}])
+def test_one_mac_and_ip_probed_from_two_ports_of_one_flow_is_an_error_not_a_flowmod_storm(
+        kind):
+    """One NORMAL flow delivers to both ports: the second probe's catch would be the very
+    flows of the first's, and each would replace the other for ever."""
+    prober = Prober(SETTINGS)
+    switch = Switch(prober)
+    first = prober.start(request(count=1, **kind), now=0.0)
+    switch.confirm_all(now=0.001)
+    second = prober.start(request(count=1, in_port=2, **kind), now=0.002)
+    prober.tick(0.003)
+    assert second.state == 'error' and 'port 1' in second.error, second.error
+    mods = len(switch.shadow_adds())
+    finish(prober, switch, first)
+    assert first.state == 'done' and first.error is None
+    # no storm (it was thousands of FlowMods): the first probe's own flows only (for
+    # icmp, its fallback round and its trace's watches)
+    assert len(switch.shadow_adds()) - mods <= 10
