@@ -63,6 +63,8 @@ HARD_TIMEOUT_MARGIN = 2.0
 REREAD_DELAY = 0.05
 # A trace's watches go with it; this removes them even if the app dies.
 TRACE_HARD_TIMEOUT = 60
+# Messages whose errors we ignore (meters, watches), remembered until this many newer ones.
+IGNORED_KEPT = 1024
 
 LOG = logging.getLogger(__name__)
 Send = Callable[[object], None]
@@ -126,6 +128,7 @@ class Catch:
     error: str | None = None         # the switch refused a flow
     reinstalls: int = 0
     laid_xid: int = 0                # the barrier after its flows
+    extending: list[int] = field(default_factory=list)   # the FlowMods of its last extension
     retired: list[int] = field(default_factory=list)   # generations to delete once confirmed
 
     @property
@@ -162,7 +165,7 @@ class Bridge:
         self._by_index: dict[int, Catch] = {}
         self._idle: dict[tuple, float] = {}      # catch key -> when the idle catch goes
         self._awaiting: dict[int, Catch] = {}    # xid -> catch, for barriers and errors
-        self._ignored: set[int] = set()          # xids whose errors don't matter (meters)
+        self._ignored: dict[int, None] = {}      # xids whose errors don't matter, newest last
         self._reading: tuple[int, list[Flow], float] | None = None   # a read in flight
         self._reread_at: float | None = None
         self._next_index = random.randrange(1, INDEX_BITS)
@@ -196,7 +199,7 @@ class Bridge:
     def _add_meter(self) -> None:
         """The meter that caps our PacketIns (an existing one of ours is fine)."""
         rate = self.settings.packet_in_rate
-        self._ignored.add(self._send(parser.OFPMeterMod(
+        self._ignore(self._send(parser.OFPMeterMod(
             None, command=ofp.OFPMC_ADD, flags=ofp.OFPMF_PKTPS | ofp.OFPMF_BURST,
             meter_id=self.settings.meter_id,
             bands=[parser.OFPMeterBandDrop(rate=rate, burst_size=max(1, rate // 10))])))
@@ -314,6 +317,13 @@ class Bridge:
         else:
             self._delete(catch)
 
+    def forget_port(self, port_no: int) -> None:
+        """Delete the idle catches of a port that is gone: lingering, they would clash
+        with the catch of the same VM plugged in again under another number."""
+        for catch in [c for c in self.catches.values()
+                      if c.in_port == port_no and c.users <= 0]:
+            self._delete(catch)
+
     def forget_idle(self) -> None:
         """Delete the catches that only linger, now (their probes' owner is gone)."""
         for key in list(self._idle):
@@ -386,11 +396,16 @@ class Bridge:
     def _extend(self, catch: Catch, until: float, now: float) -> None:
         if catch.expires_at >= until + HARD_TIMEOUT_MARGIN / 2 or not catch.index:
             return
-        # Re-adding an identical flow replaces it in place with the new timeout.
+        # Re-adding an identical flow replaces it in place with the new timeout. Only the
+        # last extension's FlowMods wait for an error: no barrier follows them, and a
+        # source probed for days would otherwise pile up one entry per extension.
         hard_timeout = math.ceil(until - now + HARD_TIMEOUT_MARGIN)
         catch.expires_at = now + hard_timeout
-        for shadow in catch.shadows:
-            self._awaiting[self._send(self._shadow_flow(catch, shadow, hard_timeout))] = catch
+        for xid in catch.extending:
+            self._awaiting.pop(xid, None)
+        catch.extending = [self._send(self._shadow_flow(catch, shadow, hard_timeout))
+                           for shadow in catch.shadows]
+        self._awaiting.update((xid, catch) for xid in catch.extending)
 
     def _delete(self, catch: Catch) -> None:
         del self.catches[catch.key]
@@ -431,7 +446,7 @@ class Bridge:
     def refused(self, xid: int, reason: str) -> Catch | None:
         """The switch answered one of our messages with an error."""
         if xid in self._ignored:
-            self._ignored.discard(xid)
+            del self._ignored[xid]
             return None
         catch = self._awaiting.pop(xid, None)
         if catch is not None:
@@ -457,6 +472,13 @@ class Bridge:
     def _forget(self, catch: Catch) -> None:
         for xid in [x for x, c in self._awaiting.items() if c is catch]:
             del self._awaiting[xid]
+
+    def _ignore(self, xid: int) -> None:
+        """Errors for this message do not matter. Only the last IGNORED_KEPT are kept:
+        an error comes back within milliseconds, and successes never do."""
+        self._ignored[xid] = None
+        while len(self._ignored) > IGNORED_KEPT:
+            del self._ignored[next(iter(self._ignored))]
 
     def _new_index(self) -> int:
         while True:
@@ -535,7 +557,7 @@ class Bridge:
         if key is not None:
             fields[key[0]] = key[1]
         match = parser.OFPMatch(**fields)
-        self._ignored.add(self._send(parser.OFPFlowMod(
+        self._ignore(self._send(parser.OFPFlowMod(
             None, cookie=self._cookie(index), cookie_mask=ALL_BITS, table_id=table,
             command=ofp.OFPFC_ADD if add else ofp.OFPFC_DELETE_STRICT,
             priority=0xffff if key is not None else 0xfffe,
@@ -548,7 +570,7 @@ class Bridge:
         asked out of a port: its in_port and what marks it ours) comes to us, and goes no
         further."""
         self.counters['flow_mods'] += 1
-        self._ignored.add(self._send(parser.OFPFlowMod(
+        self._ignore(self._send(parser.OFPFlowMod(
             None, cookie=self._cookie(index), cookie_mask=ALL_BITS, table_id=0,
             command=ofp.OFPFC_ADD, priority=0xffff, hard_timeout=TRACE_HARD_TIMEOUT,
             match=parser.OFPMatch(**fields), instructions=[

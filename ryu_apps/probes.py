@@ -280,6 +280,7 @@ class Prober:
                       if p.request.dpid == dpid and p.request.in_port == old.port_no]:
             self._finish(probe, ERROR, now, why + ' during the probe: no verdict')
         self.resolver.port_gone(dpid, old.port_no, now, why)
+        bridge.forget_port(old.port_no)
 
     # --- probes --------------------------------------------------------------------
 

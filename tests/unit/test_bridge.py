@@ -249,3 +249,28 @@ def test_with_a_linger_an_idle_catch_stays_then_goes_and_a_new_probe_reuses_it()
     (delete,) = [m for m in sent if isinstance(m, parser.OFPFlowMod)
                  and m.command == ofp.OFPFC_DELETE]
     assert all(add.hard_timeout >= 2 for add in adds(sent))   # outlives every linger
+
+
+def test_a_source_probed_for_hours_keeps_only_its_last_extension_waiting_for_an_error():
+    # no barrier follows an extension: each used to leave its xid waiting, for ever
+    b, sent = bridge(catch_linger=10)
+    catch = b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=3.0, now=0.0, dscp=3)
+    read(b, sent, 0.001)
+    b.confirmed(sent[-1].xid, now=0.002)
+    t = 0.0
+    for _ in range(2000):
+        t += 0.5
+        b.release(b.acquire(1, '02:00:00:00:00:01', '10.0.0.1', until=t + 2.4, now=t,
+                            dscp=3), t + 0.4)
+    assert len(b._awaiting) <= len(catch.shadows)
+    last = [m for m in adds(sent)][-1]      # the last extension can still be refused
+    assert b.refused(last.xid, 'table full') is catch and catch.error == 'table full'
+
+
+def test_messages_whose_errors_do_not_matter_are_remembered_a_while_only():
+    b, sent = bridge()
+    for i in range(5000):
+        b.answer_watch(b.reserve_index() if i % 1000 == 0 else 1, {'in_port': 1})
+    assert len(b._ignored) == 1024
+    newest = sent[-1].xid
+    assert b.refused(newest, 'whatever') is None and newest not in b._ignored
