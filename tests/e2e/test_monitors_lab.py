@@ -83,7 +83,7 @@ def test_every_pair_gets_the_tenants_verdict_and_a_fault_comes_and_goes(request,
         assert failure['broken_at']['reason'] == 'no-answer', failure
         assert app.get('/probe/probes/' + failure['probe_id'])['verdict'] == 'unreachable'
         assert pairs[('vm1', 'vm2')]['verdict'] == 'unreachable'
-        assert re.search(r'ryu_probe_success\{dst="vm3",monitor="vlan",src="vm1"\} 0.0',
+        assert re.search(r'ryu_probe_success\{dst="vm3",kind="icmp",monitor="vlan",src="vm1"\} 0.0',
                          metrics(app))
     finally:
         network.run('vm3', ['ip', 'link', 'set', 'eth0', 'up'])
