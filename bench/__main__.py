@@ -4,7 +4,8 @@ BENCHMARKS.md with the numbers, the machine, the date and the commit.
     sudo .venv/bin/python -m bench [--quick]
 
 --quick runs every measurement with smaller counts (a smoke test of the script); it writes
-no BENCHMARKS.md unless --out says where.
+no BENCHMARKS.md unless --out says where. The soak (bench/soak.py) is not run here; the
+block it wrote at the end of BENCHMARKS.md is kept as it was.
 """
 import argparse
 import datetime
@@ -23,7 +24,7 @@ if os.path.dirname(ryu_apps.__path__[0]) != ROOT:
     os.execve(sys.executable, [sys.executable, '-m', 'bench'] + sys.argv[1:], dict(
         os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get('PYTHONPATH')]))))
 
-from bench import measure, settle  # noqa: E402
+from bench import measure, settle, soak  # noqa: E402
 from ryu_apps.options import Settings  # noqa: E402
 from topologies import engine  # noqa: E402
 from topologies.controller import RYU_MANAGER, ProbeController  # noqa: E402
@@ -112,8 +113,10 @@ def main() -> int:
     table = measure.table(rows)
     print('\n' + header + '\n\n' + table)
     if out:
+        # the soak's block (python -m bench.soak, not run here) stays as it was
+        previous = open(out).read() if os.path.exists(out) else ''
         with open(out, 'w') as f:
-            f.write(measure.report(header, table, bench, settles))
+            f.write(soak.carry(previous, measure.report(header, table, bench, settles)))
         print('\nwritten to %s' % out)
     return 0
 
