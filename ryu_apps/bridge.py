@@ -145,6 +145,12 @@ class Catch:
         """The mark its answers carry; None: any."""
         return self.fields.get('ip_dscp')
 
+    @property
+    def takes(self) -> bool:
+        """It takes what it matches (no copy goes on) with no mark of ours: it may take a
+        tenant's packet, which comes to us whole, to be handed on to the VM."""
+        return not self.copy and self.dscp is None
+
 
 class Bridge:
     """The flows and ports of one datapath."""
@@ -498,10 +504,7 @@ class Bridge:
 
     def _shadow_flow(self, catch: Catch, shadow: Shadow, hard_timeout: int):
         self.counters['flow_mods'] += 1
-        # A catch that takes what it matches, with no mark of ours, may take a tenant's
-        # packet: it comes whole, to be handed on to the VM.
-        takes = not catch.copy and catch.dscp is None
-        actions = [self._to_us(ofp.OFPCML_NO_BUFFER if takes else PACKET_IN_MAX_LEN)]
+        actions = [self._to_us(ofp.OFPCML_NO_BUFFER if catch.takes else PACKET_IN_MAX_LEN)]
         meters, instructions = [], []
         if catch.copy:    # copy, and let the delivery flow do what it does (its meter too)
             for inst in shadow.over.instructions:

@@ -87,7 +87,8 @@ class Kind:
         raise NotImplementedError
 
     def attempt_seq(self, probe) -> int:
-        """A new attempt's seq (icmp's comes from the prober: unique on the bridge)."""
+        """A new attempt's seq, unless `per_echo` (then the prober picks one unique on the
+        bridge: it is the attempt's key)."""
         return secrets.randbits(32)
 
     def verdict(self, probe) -> str:
@@ -137,9 +138,6 @@ class Echo(Kind):
         request = probe.request
         return [(icmp.family(request.src_ip).reply_fields(request.src_mac, request.src_ip,
                                                          dscp), dscp is None)]
-
-    def attempt_seq(self, probe):
-        raise AssertionError('echo sequence numbers are the prober\'s')
 
     def verdict(self, probe):
         received = probe.received

@@ -485,7 +485,7 @@ class Prober:
                 self.counters['tenant_packet_ins'] += 1
                 if catch.dscp is not None:   # a tenant's packet with our mark
                     bridge.tenant_at = now
-                elif not catch.copy:    # a taking catch took it: on to the VM, as it was going
+                elif catch.takes:       # on to the VM, as it was going
                     self.counters['handed_on'] += 1
                     bridge.send_out(catch.in_port, msg.data)
         elif echo is not None and not probe.path:   # the first answer shows its last step
