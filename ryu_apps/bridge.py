@@ -162,6 +162,7 @@ class Bridge:
         self.settings = settings
         self.counters = collections.Counter() if counters is None else counters
         self.ports: dict[int, Port] = {}
+        self.ports_known = False                # the port description's last part came
         self.flows: list[Flow] | None = None    # the switch's own flows, as last read
         self.flows_at = -math.inf               # when that read came back
         self.flows_since = -math.inf            # and when it was asked for
@@ -210,9 +211,12 @@ class Bridge:
             meter_id=self.settings.meter_id,
             bands=[parser.OFPMeterBandDrop(rate=rate, burst_size=max(1, rate // 10))])))
 
-    def add_ports(self, ports: list[Port]) -> None:
-        """Ports from a (possibly multipart) port description reply."""
+    def add_ports(self, ports: list[Port], more: bool = False) -> None:
+        """Ports from a (possibly multipart) port description reply; `more`: parts
+        follow. Until the last part nothing may start on the switch: a port not yet
+        listed is not a port the switch lacks."""
         self.ports.update((port.port_no, port) for port in ports)
+        self.ports_known = self.ports_known or not more
 
     def port_changed(self, port: Port, deleted: bool) -> Port | None:
         """A port status; the port its number named before, if the number no longer

@@ -219,7 +219,7 @@ class Monitors:
         while pair.due <= now:
             pair.due += spec.interval
         self._schedule(pair, pair.due)
-        bridge = self.prober.bridges.get(target.dpid)
+        bridge = self.prober.ready(target.dpid)
         if bridge is None:              # shown as switch-not-connected; tried next slot
             return
         port = bridge.find_port(target.in_port)
@@ -312,7 +312,7 @@ class Monitors:
 
     def pair_json(self, pair: Pair, history: bool = True) -> dict:
         target, last, result = pair.target, pair.last, pair.result
-        if target.dpid not in self.prober.bridges:
+        if self.prober.ready(target.dpid) is None:
             status = 'switch-not-connected'
         else:
             status = 'ok' if pair.rounds else 'waiting'

@@ -231,7 +231,8 @@ ERRORS = {400: 'a bad body or field', 401: 'no valid token (api_token_file)',
           409: 'a monitor name taken, or an arp probe of the same source and target running',
           413: 'a body larger than max_body_bytes',
           429: 'max_active_probes running, monitors past half of max_echo_rate, or this '
-               'client past api_rate (Retry-After)'}
+               'client past api_rate (Retry-After)',
+          503: 'a switch connecting: its ports are not known yet (try again)'}
 
 
 def _json(schema: dict) -> dict:
@@ -279,12 +280,12 @@ def _paths() -> dict:
                               {200: ('', _json(_array(_ref('Probe'))))}),
             'post': _operation('start a probe', {201: ('started', probe),
                                                  200: (WAITED, probe)},
-                               [400, 404, 409], 'ProbeRequest')},
+                               [400, 404, 409, 503], 'ProbeRequest')},
         '/probe/batch': {
             'post': _operation('start many probes at once, all or none',
                                {201: ('started', _json(_ref('Probes'))),
                                 200: (WAITED, _json(_ref('Probes')))},
-                               [400, 404, 409], 'BatchRequest')},
+                               [400, 404, 409, 503], 'BatchRequest')},
         '/probe/probes/{probe_id}': {
             'parameters': by_name('probe_id'),
             'get': _operation('a probe', {200: ('', probe)}, [404]),
@@ -293,13 +294,13 @@ def _paths() -> dict:
             'get': _operation('every monitor by name, its pairs without history',
                               {200: ('', _json(_array(_ref('Monitor'))))}),
             'post': _operation('add a monitor', {201: ('added', monitor)},
-                               [400, 404, 409], 'MonitorRequest')},
+                               [400, 404, 409, 503], 'MonitorRequest')},
         '/probe/monitors/{name}': {
             'parameters': by_name('name'),
             'get': _operation('a monitor', {200: ('', monitor)}, [404]),
             'put': _operation('replace a monitor, or add it',
                               {200: ('replaced', monitor), 201: ('added', monitor)},
-                              [400, 404], 'MonitorPut'),
+                              [400, 404, 503], 'MonitorPut'),
             'delete': _operation('remove a monitor: its rounds cancelled, its series gone',
                                  {200: ('', monitor)}, [404])},
         '/probe/stats': {

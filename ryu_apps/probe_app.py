@@ -216,7 +216,8 @@ class ProbeApp(app_manager.RyuApp):
             return
         bridge = self.prober.bridges.get(ev.msg.datapath.id)
         if bridge is not None:
-            bridge.add_ports([_port(p) for p in ev.msg.body])
+            bridge.add_ports([_port(p) for p in ev.msg.body],
+                             bool(ev.msg.flags & ev.msg.datapath.ofproto.OFPMPF_REPLY_MORE))
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def _port_status(self, ev):

@@ -216,6 +216,20 @@ class ProbeError(Exception):
         self.status = status
 
 
+def port_of(bridges: dict[int, Bridge], dpid: int, key: int | str) -> Port:
+    """A connected switch's port, by number or name; ProbeError says why not."""
+    bridge = bridges.get(dpid)
+    if bridge is None:
+        raise ProbeError(404, 'dpid: no connected switch %s' % format_dpid(dpid))
+    if not bridge.ports_known:
+        raise ProbeError(503, 'dpid: switch %s is connecting (its ports are not known '
+                         'yet): try again' % format_dpid(dpid))
+    port = bridge.find_port(key)
+    if port is None:
+        raise ProbeError(404, 'in_port: switch %s has no port %r' % (format_dpid(dpid), key))
+    return port
+
+
 class Prober:
     """Every bridge and every probe of the app."""
 
@@ -298,13 +312,13 @@ class Prober:
     def start(self, request: ProbeRequest, now: float, store: bool = True) -> Probe:
         return self.start_all([request], now, store)[0]
 
+    def ready(self, dpid: int) -> Bridge | None:
+        """The switch's bridge, once it is connected and its ports are known."""
+        bridge = self.bridges.get(dpid)
+        return bridge if bridge is not None and bridge.ports_known else None
+
     def _check(self, request: ProbeRequest, keys: set) -> None:
-        bridge = self.bridges.get(request.dpid)
-        if bridge is None:
-            raise ProbeError(404, 'dpid: no connected switch %s' % format_dpid(request.dpid))
-        if request.in_port not in bridge.ports:
-            raise ProbeError(404, 'in_port: switch %s has no port %d'
-                             % (format_dpid(request.dpid), request.in_port))
+        port_of(self.bridges, request.dpid, request.in_port)
         kind = kinds.KINDS[request.kind]
         if kind.ident_range is None and not kind.per_echo:   # arp: its answers name no probe
             key = (request.dpid,) + kind.key(Probe('', request, 0.0), 0)

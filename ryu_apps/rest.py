@@ -104,7 +104,8 @@ Errors are JSON, {"error": "<field>: <what is wrong>"} (in a batch, "probes[<i>]
 400 for a bad body or field, 404
 for an unknown switch, port, probe or monitor, 405 for a wrong method, 409 for a monitor
 name taken (or an arp probe of the same source and target already running: its answers
-name no probe), 429 when max_active_probes probes are already running.
+name no probe), 429 when max_active_probes probes are already running, 503 for a switch
+that is connecting (its ports not known yet: try again).
 """
 import dataclasses
 import ipaddress
@@ -124,7 +125,7 @@ from ryu_apps.kinds import KINDS, MAX_PAYLOAD
 from ryu_apps.options import Settings
 from ryu_apps import metrics
 from ryu_apps.monitors import MonitorSpec, Target
-from ryu_apps.probes import ProbeError, ProbeRequest, format_dpid
+from ryu_apps.probes import ProbeError, ProbeRequest, format_dpid, port_of
 
 APP = 'probe_app'
 LOG = logging.getLogger(__name__)
@@ -241,17 +242,6 @@ def _in_port(body: dict) -> int | str:
     return _int(body, 'in_port', 1, OFPP_LOCAL)
 
 
-def _port_of(dpid: int, in_port: int | str, bridges: dict) -> int:
-    """The number of a connected switch's port, given by number or name (404 otherwise)."""
-    bridge = bridges.get(dpid)
-    if bridge is None:
-        raise ProbeError(404, 'dpid: no connected switch %s' % format_dpid(dpid))
-    port = bridge.find_port(in_port)
-    if port is None:
-        raise ProbeError(404, 'in_port: switch %s has no port %r' % (format_dpid(dpid), in_port))
-    return port.port_no
-
-
 def _fields(body, allowed: set, required: set) -> dict:
     if not isinstance(body, dict):
         raise _bad('must be a JSON object')
@@ -320,17 +310,17 @@ def _pair(body: dict) -> dict:
 
 
 def _request(body: dict, bridges: dict, settings: Settings) -> ProbeRequest:
-    """One probe's fields, validated and normalised, its port resolved (400 or 404)."""
+    """One probe's fields, validated and normalised, its port resolved (400, 404 or 503)."""
     body = dict(DEFAULTS, **_fields(body, FIELDS, REQUIRED))
     fields = dict(_pair(body), count=_int(body, 'count', 1, settings.max_count),
                   interval=_seconds(body, 'interval', settings.max_timeout),
                   timeout=_seconds(body, 'timeout', settings.max_timeout))
-    fields['in_port'] = _port_of(fields['dpid'], fields['in_port'], bridges)
+    fields['in_port'] = port_of(bridges, fields['dpid'], fields['in_port']).port_no
     return ProbeRequest(**fields)
 
 
 def parse_probe_request(raw: bytes, bridges: dict, settings: Settings) -> tuple[ProbeRequest, bool]:
-    """A validated request and its `wait` flag; ProbeError (400 or 404) otherwise."""
+    """A validated request and its `wait` flag; ProbeError (400, 404 or 503) otherwise."""
     body = _object(raw)
     wait = _wait(body)
     return _request(body, bridges, settings), wait
@@ -465,10 +455,10 @@ def parse_monitor(body, settings: Settings, bridges: dict | None,
             if (target.dpid, target.in_port) not in checked:
                 checked.add((target.dpid, target.in_port))
                 try:
-                    _port_of(target.dpid, target.in_port, bridges)
+                    port_of(bridges, target.dpid, target.in_port)
                 except ProbeError as error:
                     where = i if kind == 'probes' else names.index(target.src)
-                    raise ProbeError(404, '%s[%d].%s' % (kind, where, error)) from None
+                    raise ProbeError(error.status, '%s[%d].%s' % (kind, where, error)) from None
     definition = {'name': body['name'], 'interval': interval, 'count': count,
                   'timeout': timeout, 'echo_interval': echo_interval, **given,
                   kind: normalised}

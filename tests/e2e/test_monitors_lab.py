@@ -145,6 +145,6 @@ def test_a_switch_that_goes_away_is_reported_and_probed_again_when_back(request,
     start = time.time()
     pairs = wait_pairs(app, 'flat', lambda p: rounds_after(p, start) and all(
         x['status'] == 'ok' for x in p.values()))
-    assert all(p['verdict'] == 'reachable' for p in pairs.values())
+    assert all(p['verdict'] == 'reachable' for p in pairs.values()), pairs
     assert ping(network, 'vm1', 'vm2') == 'reachable'
     assert 'ryu_probe_switch_up{dpid="%s"} 1.0' % dpid in metrics(app)

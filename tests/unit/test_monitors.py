@@ -8,6 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import DPID, SETTINGS, Switch
 from ryu_apps import metrics
+from ryu_apps.bridge import Port
 from ryu_apps.monitors import LATE_SLACK, Monitors, Store
 from ryu_apps.options import Settings
 from ryu_apps.probes import ProbeError, Prober
@@ -147,6 +148,29 @@ def test_a_monitor_on_a_switch_not_connected_waits_for_it_and_resumes():
     lab.answered = 0
     lab.run(8.0)
     assert lab.pair('tenant-a', 'vm1', 'vm2')['verdict'] == 'reachable'
+
+
+def test_a_switch_whose_ports_are_not_known_yet_gets_no_round_and_no_error():
+    """Between a reconnect and the port description's reply a port not yet listed is
+    not a port the switch lacks: no round, no error, until the ports come."""
+    lab = Lab()
+    lab.monitors.add(spec(interval=2), now=0.0)
+    lab.prober.disconnect(DPID, 0.0)
+    bridge = lab.prober.connect(DPID, lab.switch.sent.append, 0.0)
+    lab.switch.bridge = bridge
+    lab.run(4.0)
+    pair = lab.pair('tenant-a', 'vm1', 'vm2')
+    assert (pair['status'], pair['rounds'], pair['error']) == ('switch-not-connected', 0, None)
+    with pytest.raises(ProbeError) as refused:
+        spec(name='other', bridges=lab.prober.bridges)
+    assert refused.value.status == 503 and 'is connecting' in str(refused.value)
+    bridge.add_ports([Port(n, 'tap%d' % n, '02:00:00:00:01:%02x' % n) for n in (1, 2, 3)],
+                     more=True)
+    assert not bridge.ports_known
+    bridge.add_ports([])
+    lab.run(8.0)
+    pair = lab.pair('tenant-a', 'vm1', 'vm2')
+    assert (pair['status'], pair['verdict'], pair['error']) == ('ok', 'reachable', None)
 
 
 def test_names_are_unique_and_the_echo_load_is_capped_at_the_monitors_share():
