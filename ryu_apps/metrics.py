@@ -26,6 +26,7 @@ COUNTERS = {
     'flow_reads': 'Flow table reads.',
     'flows_lost': 'Our flows deleted by someone else.',
     'unmarked_rounds': 'Probe rounds repeated without the mark.',
+    'second_rounds': 'Probe rounds of unmarked kinds repeated after a first with no answer.',
     'traces': 'Traces run to find where a path broke (or an ARP request went).',
 }
 CONTENT_TYPE = 'text/plain; version=0.0.4'

@@ -56,7 +56,7 @@ GET    /probe/stats            200 {"running", "stored", "switches", "catches", 
                                     "tenant_packet_ins", "trace_packet_ins",
                                     "handed_on" (a tenant's packet that a tcp, udp or
                                     dhcp catch took, sent on to its VM),
-                                    "unmarked_rounds", "traces", "resolved", ...}}
+                                    "unmarked_rounds", "second_rounds", "traces", "resolved", ...}}
 
 probe = {"id", "state": "running"|"done"|"cancelled"|"error",
          "verdict": icmp: "reachable"|"partial"|"unreachable";

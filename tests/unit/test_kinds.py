@@ -87,11 +87,32 @@ def test_tcp_rst_is_closed_and_a_segment_for_another_syn_does_not_count():
     assert [Ether(p.data)[TCP].ack for p in handed] == [syn[TCP].seq + 2]   # not ours: to the VM
 
 
-def test_tcp_silence_is_filtered_with_neither_a_fallback_round_nor_a_trace():
+def test_tcp_silence_is_filtered_after_a_second_round_on_the_same_catch_and_no_trace():
     prober, switch, probe = started(kind='tcp', dst_port=80, count=2, interval=0.1, timeout=0.3)
+    catches = list(probe.catches)
     finish(prober, switch, probe)
     assert probe.verdict == 'filtered' and probe.to_json()['loss'] == 1.0
-    assert prober.counters['unmarked_rounds'] == 0 and prober.counters['traces'] == 0
+    assert (probe.first_sent, probe.to_json()['sent']) == (2, 2)
+    assert prober.counters['second_rounds'] == 1 and prober.counters['unmarked_rounds'] == 0
+    assert prober.counters['traces'] == 0 and probe.catches in ([], catches)
+    assert len(switch.shadow_adds()) == 2   # the catch was not laid again: it is older
+
+
+def test_a_udp_answer_missed_in_the_first_round_is_heard_in_the_second():
+    """A catch laid in a loaded datapath may not be used yet when the answer comes (every
+    send of the first round missed): the second round, before any silence verdict."""
+    prober, switch, probe = started(kind='udp', dst_port=9, count=1, timeout=0.5)
+    t = 0.01
+    while not probe.second:
+        t = round(t + 0.05, 6)
+        prober.tick(t)
+        switch.confirm_all(t)
+    assert probe.state == 'running' and len(probe.echoes) == 1   # sent again at once
+    last = sent(switch)[-1]
+    unreachable = (Ether(src=VM2, dst=VM1) / IP(src='10.0.0.2', dst='10.0.0.1')
+                   / ICMP(type=3, code=3) / bytes(last[IP])[:28])
+    answer(prober, probe, unreachable, t + 0.01, catch=1)
+    assert probe.verdict == 'closed' and prober.counters['second_rounds'] == 1
 
 
 def test_tcp_icmp_unreachable_is_filtered_and_says_who_sent_it():

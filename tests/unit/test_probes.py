@@ -323,11 +323,11 @@ def test_no_retransmission_from_a_catch_flow_older_than_the_window():
     prober.tick(0.01)   # the first probe keeps the catch flow in place
     t = 0.001 + SETTLE + RETRANSMIT_WINDOW * SETTLE
     other = prober.start(request(count=1, timeout=1.0, dst_ip='10.0.0.3'), t)
-    while not other.unmarked:   # its marked round, on the old catch
+    while not other.second:   # its marked round, on the old catch
         t = round(t + 0.001, 6)
         prober.tick(t)
         switch.confirm_all(t)
-    assert other.marked_sent == 1 and len(switch.packet_outs()) == 2
+    assert other.first_sent == 1 and len(switch.packet_outs()) == 2
 
 
 def test_a_reply_on_another_path_does_not_stop_this_probes_retransmissions():
