@@ -2,8 +2,8 @@
 way back to the VM's port, how it reads an answer, and what verdict its answers give.
 
 Every kind goes through the same life in probes.py (catch flows laid and confirmed,
-`count` attempts `interval` apart, each answered or lost after `timeout`); only what is
-here differs. An *attempt* is one packet sent (an echo request, a SYN...), an `Echo` in
+`count` attempts `interval` apart, each answered or lost after `timeout`, and a second
+round before a verdict of silence); only what is here differs. An *attempt* is one packet sent (an echo request, a SYN...), an `Echo` in
 probes.py whatever the kind.
 
     kind   sends (as the VM)          catches, at the flow that delivers to the VM   verdict

@@ -41,7 +41,7 @@ ARM_TIMEOUT = 5.0
 # The echo rate limit lets a burst of this many seconds' worth through at once.
 BURST_SECONDS = 0.01
 # For how many catch_settles after a catch flow is confirmed first echoes are
-# retransmitted (50 ms by default: OVS revalidated its cached flows within 5 ms here;
+# retransmitted (250 ms by default: OVS revalidated its cached flows within 5 ms here;
 # a loaded switch wants a larger catch_settle, which widens the window too).
 RETRANSMIT_WINDOW = 25
 RUNNING, DONE, CANCELLED, ERROR = 'running', 'done', 'cancelled', 'error'
@@ -750,7 +750,7 @@ class Prober:
         A marked kind's path may clear the mark: its second round is caught by unmarked
         (copying) flows. Any kind's catch may have been laid in a datapath too loaded to
         use it within the retransmit window (measured: 1 of ~4,500 udp probes to a closed
-        port, under a CPU hog, heard nothing in 5 sends over 0.75 s): the other kinds'
+        port, under CPU hogs, heard nothing in 5 sends over 0.15 s): the other kinds'
         second round keeps its catches, older now."""
         probe.second, probe.first_sent = True, len(probe.echoes)
         probe.echoes, probe.armed_at = [], None
