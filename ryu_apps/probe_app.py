@@ -136,12 +136,15 @@ class ProbeApp(app_manager.RyuApp):
     def cancel_probe(self, probe_id: str) -> Probe | None:
         return self.prober.cancel(probe_id, time.monotonic())
 
-    def wait_probe(self, probe: Probe) -> None:
-        """Block this green thread until the probe has ended."""
-        if probe.state == RUNNING:
-            done = self._waiters[probe.id] = hub.Event()
-            done.wait(WAIT_LIMIT)
-            self._waiters.pop(probe.id, None)
+    def wait_probes(self, probes: list[Probe]) -> None:
+        """Block this green thread until the probes have ended, or WAIT_LIMIT has passed
+        (one deadline for all of them)."""
+        until = time.monotonic() + WAIT_LIMIT
+        for probe in probes:
+            if probe.state == RUNNING and time.monotonic() < until:
+                done = self._waiters[probe.id] = hub.Event()
+                done.wait(until - time.monotonic())
+                self._waiters.pop(probe.id, None)
 
     def _probe_done(self, probe: Probe) -> None:
         self.logger.debug('probe %s %s %s', probe.id, probe.state, probe.verdict)

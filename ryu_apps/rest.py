@@ -24,6 +24,7 @@ POST   /probe/probes           start a probe; body:
 POST   /probe/batch            start many probes at once, all or none; body:
                                  {"probes": [<probe request without "wait">, ...], "wait": false}
                                201 {"probes": [{probe}, ...]}, or 200 once all have ended
+                               (or as they are after 120 s)
 GET    /probe/probes           200 [{probe}, ...], newest first
 GET    /probe/probes/<id>      200 {probe} | 404
 DELETE /probe/probes/<id>      200 {probe}; a running probe is cancelled | 404
@@ -576,7 +577,7 @@ class ProbeController(ControllerBase):
         probe = self.app.start_probe(request)
         audit(req.who, 'probe', _described(probe))
         if wait:
-            self.app.wait_probe(probe)
+            self.app.wait_probes([probe])
             return _json(probe.to_json())
         return _json(probe.to_json(), 201, Location='/probe/probes/' + probe.id)
 
@@ -588,8 +589,7 @@ class ProbeController(ControllerBase):
         audit(req.who, 'batch', '%d probes: %s' % (len(probes), ', '.join(
             _described(p) for p in probes[:5]) + (', ...' if len(probes) > 5 else '')))
         if wait:
-            for probe in probes:
-                self.app.wait_probe(probe)
+            self.app.wait_probes(probes)
         return _json({'probes': [p.to_json() for p in probes]}, 200 if wait else 201)
 
     @route('probe', '/probe/stats')

@@ -273,3 +273,23 @@ def test_the_status_page_is_served_from_the_package(api):
                        ('style.css', 'text/css')]:
         res = Request.blank('/probe/ui/' + name).get_response(api.app_wsgi)
         assert (res.status_int, res.content_type) == (200, kind) and res.body
+
+
+def test_a_waited_batch_has_one_deadline_for_all_its_probes(api, monkeypatch):
+    """Three probes that never end: the batch answers after WAIT_LIMIT, not 3 x that."""
+    import types
+    from ryu_apps import probe_app
+    from ryu_apps.probes import Probe, ProbeRequest
+    clock, waits = [0.0], []
+
+    class Event:
+        def wait(self, timeout):
+            waits.append(timeout)
+            clock[0] += timeout
+
+    monkeypatch.setattr(probe_app, 'time', types.SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(probe_app, 'hub', types.SimpleNamespace(Event=Event))
+    request = ProbeRequest(dpid=1, in_port=1, src_mac=None, src_ip='10.0.0.1', dst_mac=None,
+                           dst_ip='10.0.0.2')
+    api.app.wait_probes([Probe(str(n), request, 0.0) for n in range(3)])
+    assert waits == [probe_app.WAIT_LIMIT] and clock[0] == probe_app.WAIT_LIMIT
