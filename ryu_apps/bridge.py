@@ -453,10 +453,14 @@ class Bridge:
             return catch
         return None
 
+    def ignores(self, xid: int) -> bool:
+        """Whether an error for `xid` is one that does not matter (our meter, there
+        already from an earlier session); it is forgotten then."""
+        return self._ignored.pop(xid, False) is None
+
     def refused(self, xid: int, reason: str) -> Catch | None:
         """The switch answered one of our messages with an error."""
-        if xid in self._ignored:
-            del self._ignored[xid]
+        if self.ignores(xid):
             return None
         catch = self._awaiting.pop(xid, None)
         if catch is not None:

@@ -272,5 +272,5 @@ class ProbeApp(app_manager.RyuApp):
             return
         msg = ev.msg
         reason = 'OpenFlow error type %s code %s' % (msg.type, msg.code)
-        self.logger.warning('switch %016x: %s (xid %d)', msg.datapath.id, reason, msg.xid)
-        self.prober.refused(msg.datapath.id, msg.xid, reason, time.monotonic())
+        if self.prober.refused(msg.datapath.id, msg.xid, reason, time.monotonic()):
+            self.logger.warning('switch %016x: %s (xid %d)', msg.datapath.id, reason, msg.xid)

@@ -460,13 +460,16 @@ class Prober:
                     echo.suspended = True
             self._schedule(probe, now + ARM_TIMEOUT)
 
-    def refused(self, dpid: int, xid: int, reason: str, now: float) -> None:
-        """An OpenFlow error for one of our messages."""
+    def refused(self, dpid: int, xid: int, reason: str, now: float) -> bool:
+        """An OpenFlow error for one of our messages; False if it does not matter."""
         bridge = self.bridges.get(dpid)
+        if bridge is not None and bridge.ignores(xid):
+            return False
         catch = bridge and bridge.refused(xid, reason)
         if catch:
             for probe in self._probes_of(catch):
                 self._finish(probe, ERROR, now, 'switch refused the catch flow: ' + reason)
+        return True
 
     def packet_in(self, dpid: int, msg, now: float) -> Probe | None:
         """A PacketIn; the probe it answered, if it answered one."""

@@ -433,3 +433,11 @@ def test_a_same_mark_clash_ends_the_bridges_probes_in_error():
     probe = prober.start(request(), 0.0)
     switch.confirm_all(0.001)
     assert probe.state == 'error' and 'controller id 1' in probe.error
+
+
+def test_an_error_for_our_meter_already_there_does_not_matter_and_is_not_a_warning():
+    prober = Prober(SETTINGS)
+    switch = Switch(prober)
+    meter = next(m for m in switch.sent if isinstance(m, parser.OFPMeterMod))
+    assert prober.refused(switch.dpid, meter.xid, 'OpenFlow error type 12 code 1', 0.0) is False
+    assert prober.refused(switch.dpid, meter.xid + 1, 'OpenFlow error type 5 code 0', 0.0)
