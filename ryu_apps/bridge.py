@@ -459,9 +459,8 @@ class Bridge:
         return self._ignored.pop(xid, False) is None
 
     def refused(self, xid: int, reason: str) -> Catch | None:
-        """The switch answered one of our messages with an error."""
-        if self.ignores(xid):
-            return None
+        """The switch answered one of our messages with an error (one that `ignores`
+        did not let go)."""
         catch = self._awaiting.pop(xid, None)
         if catch is not None:
             catch.error = reason

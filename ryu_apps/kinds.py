@@ -3,8 +3,8 @@ way back to the VM's port, how it reads an answer, and what verdict its answers 
 
 Every kind goes through the same life in probes.py (catch flows laid and confirmed,
 `count` attempts `interval` apart, each answered or lost after `timeout`, and a second
-round before a verdict of silence); only what is here differs. An *attempt* is one packet sent (an echo request, a SYN...), an `Echo` in
-probes.py whatever the kind.
+round before a verdict of silence); only what is here differs. An *attempt* is one
+packet sent (an echo request, a SYN...), an `Echo` in probes.py whatever the kind.
 
     kind   sends (as the VM)          catches, at the flow that delivers to the VM   verdict
     icmp   echo request, DSCP-marked  marked echo reply (copying unmarked fallback)  reachable

@@ -273,4 +273,5 @@ def test_messages_whose_errors_do_not_matter_are_remembered_a_while_only():
         b.answer_watch(b.reserve_index() if i % 1000 == 0 else 1, {'in_port': 1})
     assert len(b._ignored) == 1024
     newest = sent[-1].xid
+    assert b.ignores(newest) and not b.ignores(newest)
     assert b.refused(newest, 'whatever') is None and newest not in b._ignored
