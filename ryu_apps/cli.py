@@ -47,7 +47,7 @@ KINDS = {
     'dhcp': Kind(('reachable', 'unreachable'), ('reachable',), ('DISCOVER',)),
 }
 # Verdicts of a probe that sent nothing: an address the app was to find (resolve.py) got
-# no ARP reply, from the source VM itself or from the next hop.
+# no answer (ARP, or neighbour discovery), from the source VM itself or from the next hop.
 UNRESOLVED = ('source-not-answering', 'next-hop-unresolved')
 OUTCOMES = tuple(dict.fromkeys(v for k in KINDS.values() for v in k.verdicts)) + UNRESOLVED + (
     'error', 'waiting')

@@ -19,6 +19,8 @@ class Family:
     type_field: str              # and of the ICMP type
     build: Callable              # (src_mac, dst_mac, src_ip, dst_ip, ident, seq, payload, dscp)
     parse: Callable              # (frame, icmp_type) -> EchoReply | None
+    asks_itself: str             # what asks a VM for its own MAC (resolve.py)
+    next_hop_answer: str         # what answers a request for a next hop's MAC
 
     def match(self, icmp_type: int, **fields) -> dict:
         """OpenFlow match fields of an echo of this family with `icmp_type`."""
@@ -39,9 +41,11 @@ class Family:
 
 
 V4 = Family(4, packet.ETH_IPV4, packet.ICMP, packet.ECHO_REQUEST, packet.ECHO_REPLY,
-            'ipv4_dst', 'icmpv4_type', packet.echo_request, packet.parse_echo)
+            'ipv4_dst', 'icmpv4_type', packet.echo_request, packet.parse_echo,
+            'an ARP probe', 'ARP reply')
 V6 = Family(6, packet.ETH_IPV6, packet.ICMPV6, packet.ECHO6_REQUEST, packet.ECHO6_REPLY,
-            'ipv6_dst', 'icmpv6_type', packet.echo_request6, packet.parse_echo6)
+            'ipv6_dst', 'icmpv6_type', packet.echo_request6, packet.parse_echo6,
+            'a neighbour solicitation from ::', 'neighbour advertisement')
 
 
 def family(ip: str) -> Family:

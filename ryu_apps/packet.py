@@ -127,18 +127,20 @@ def arp_request(src_mac: bytes, src_ip4: bytes | None, target_ip4: bytes,
     return _ETH.pack(eth_dst, src_mac, ETH_ARP) + arp
 
 
-def neighbor_solicitation(src_mac: bytes, src_ip6: bytes | None, target_ip6: bytes) -> bytes:
+def neighbor_solicitation(src_mac: bytes, src_ip6: bytes | None, target_ip6: bytes,
+                          dscp: int = 0) -> bytes:
     """A neighbour solicitation for `target_ip6`, to its solicited-node multicast group
     (ff02::1:ffXX:XXXX, Ethernet 33:33:ff:XX:XX:XX), hop limit 255, with `src_mac` as its
     source link-layer option. With `src_ip6` None the source is :: as in duplicate address
     detection: there is no option, no neighbour cache learns anything from it, and the
-    owner of the address answers to all-nodes (ff02::1) with S clear."""
+    owner of the address answers to all-nodes (ff02::1) with S clear. Its traffic class
+    is `dscp` (Linux sends 0; RFC 4861's receivers check the hop limit, not the class)."""
     group = _SOLICITED_NODE + target_ip6[13:]
     icmp = _ND.pack(NEIGHBOR_SOLICITATION, 0, 0, 0, target_ip6)
     if src_ip6 is not None:
         icmp += _ND_LINK_LAYER.pack(_ND_SOURCE_LL, 1, src_mac)
     return _ip_frame(src_mac, b'\x33\x33' + group[12:], src_ip6 or bytes(16), group, ICMPV6,
-                     icmp, ttl=ND_HOP_LIMIT)
+                     icmp, dscp, ND_HOP_LIMIT)
 
 
 def tcp_syn(src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes,
@@ -283,6 +285,29 @@ class Na:
 
 
 @dataclass(frozen=True)
+class Ns:
+    """A neighbour solicitation for `target`; `src_mac` is its source link-layer option
+    (None if it had none, as one from :: has none)."""
+    eth_dst: bytes
+    eth_src: bytes
+    src_ip6: bytes
+    dst_ip6: bytes
+    target: bytes
+    src_mac: bytes | None
+    dscp: int
+    vlan: int | None = None
+
+    def fields(self) -> dict:
+        """Its headers as OpenFlow match fields (Ryu's names and values)."""
+        return {'eth_dst': mac_text(self.eth_dst), 'eth_src': mac_text(self.eth_src),
+                'vlan_vid': 0 if self.vlan is None else 0x1000 | self.vlan,
+                **ip_match(self.src_ip6, self.dst_ip6, ICMPV6), 'ip_dscp': self.dscp,
+                'icmpv6_type': NEIGHBOR_SOLICITATION, 'icmpv6_code': 0,
+                'ipv6_nd_target': ip_text(self.target),
+                'ipv6_nd_sll': mac_text(self.src_mac or bytes(6))}
+
+
+@dataclass(frozen=True)
 class Tcp:
     """A TCP segment's header; `flags` is its flags byte (TCP_SYN | TCP_ACK...)."""
     src_ip: bytes
@@ -391,6 +416,23 @@ def parse_neighbor_advertisement(frame: bytes) -> Na | None:
         return None
     return Na(ip.src, ip.dst, target, target_mac, bool(flags & _NA_ROUTER),
               bool(flags & _NA_SOLICITED), bool(flags & _NA_OVERRIDE), ip.eth.vlan)
+
+
+def parse_neighbor_solicitation(frame: bytes) -> Ns | None:
+    """The neighbour solicitation in a frame, valid as RFC 4861 7.1.1 says (hop limit 255,
+    code 0, a unicast target, no empty option, none from ::), or None."""
+    ip = _ip(frame, ICMPV6)
+    if ip is None or ip.hops != ND_HOP_LIMIT or len(ip.payload) < _ND.size:
+        return None
+    icmp_type, code, _sum, _flags, target = _ND.unpack_from(ip.payload)
+    options = _nd_options(ip.payload[_ND.size:])
+    if icmp_type != NEIGHBOR_SOLICITATION or code or target[0] == 0xff or options is None:
+        return None
+    src_mac = options.get(_ND_SOURCE_LL)
+    if src_mac is not None and (len(src_mac) != 6 or ip.src == bytes(16)):
+        return None
+    return Ns(ip.eth.dst_mac, ip.eth.src_mac, ip.src, ip.dst, target, src_mac, ip.dscp,
+              ip.eth.vlan)
 
 
 def parse_tcp(frame: bytes) -> Tcp | None:

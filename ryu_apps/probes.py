@@ -373,17 +373,17 @@ class Prober:
             request = probe.request
             if name == 'src_mac':
                 probe.outcome = 'source-not-answering'
-                detail = ('%s did not answer an ARP probe for its own address out of port %d'
-                          % (request.src_ip, request.in_port))
+                detail = ('%s did not answer %s for its own address out of port %d'
+                          % (request.src_ip, probe.family.asks_itself, request.in_port))
             else:
                 probe.outcome = 'next-hop-unresolved'
-                detail = ('no ARP reply for %s to %s, asked as the source VM from port %d'
-                          % (request.gateway or request.dst_ip, request.src_ip,
-                             request.in_port))
+                detail = ('no %s for %s to %s, asked as the source VM from port %d'
+                          % (probe.family.next_hop_answer, request.gateway or request.dst_ip,
+                             request.src_ip, request.in_port))
             probe.broken_at = {'direction': 'request', 'dpid': format_dpid(request.dpid),
                                'table': None, 'flow': None, 'reason': probe.outcome,
                                'detail': detail}
-            if name == 'dst_mac' and probe.family is icmp.V4:   # where did the ARP go?
+            if name == 'dst_mac':                   # where did the request go?
                 self._traces.append(probe)
                 self._next_trace(now)
             else:
@@ -728,8 +728,8 @@ class Prober:
             walk = None
             if probe.outcome == 'next-hop-unresolved':
                 request = probe.request
-                walk = trace.ArpWalk(probe, request.gateway or request.dst_ip,
-                                     self.resolver.mac)
+                walk = trace.next_hop_walk(probe, request.gateway or request.dst_ip,
+                                           self.resolver.mac, self.settings.trace_dscp)
             self.trace = Trace(probe, dict(self.bridges), self.settings, seq, now, walk)
             self.trace.start(now)
 

@@ -94,8 +94,9 @@ broken_at.reason, why a probe that is not reachable broke (see trace.py):
   left-on-port   left on a port and was never seen again on a bridge the app controls
   no-answer      the request left the last bridge that saw it toward a unicast MAC (the
                  next hop, or the destination), and no answer came
-  next-hop-unresolved  no ARP answer for the next hop; for IPv4, `dpid`, `table` and
-                 `flow` say where the ARP request was last seen (trace.ArpWalk)
+  next-hop-unresolved  no ARP or neighbour advertisement for the next hop; `dpid`,
+                 `table` and `flow` say where the request was last seen (trace.ArpWalk,
+                 trace.NdWalk)
   not-delivered  the reply reached the source bridge and was not delivered to the source
                  VM's port
   to-controller  handed to another controller

@@ -22,10 +22,12 @@ Nothing but trace-marked packets ever meets a watch, and every trace echo is tak
 the app: the tenant sees none. Traces run one at a time. A table a packet enters twice
 in one direction is seen the first time only.
 
-A next hop that did not answer ARP is walked the same way (ArpWalk), with ARP requests
-as the source VM would send them, marked by their target hardware address: ours, which
-no tenant's request carries and every receiver ignores (RFC 826). There is no reply to
-follow: the walk shows where the request went.
+A next hop that did not answer is walked the same way, with the requests the source VM
+would send, marked where no tenant's request is and no receiver looks: an ARP request
+(ArpWalk) by its target hardware address, ours (RFC 826: ignored in a request); a
+neighbour solicitation (NdWalk) by the trace mark in its traffic class (Linux sends its
+own with 0; RFC 4861 checks the hop limit, not the class). There is no reply to follow:
+the walk shows where the request went.
 """
 from dataclasses import dataclass, field
 
@@ -114,6 +116,46 @@ class ArpWalk:
 
     def catch(self, bridge: Bridge, now: float) -> None:
         return None             # no answer to follow
+
+
+class NdWalk:
+    """Neighbour solicitations for `target` from the source VM, marked by `dscp` in their
+    traffic class."""
+
+    def __init__(self, probe, target: str, dscp: int):
+        request = probe.request
+        self.target, self.dscp = packet.ip_bytes(target), dscp
+        self.src_ip = packet.ip_bytes(request.src_ip)
+        self._frame = packet.neighbor_solicitation(packet.mac_bytes(request.src_mac),
+                                                   self.src_ip, self.target, dscp)
+        self.directions = {packet.NEIGHBOR_SOLICITATION: 'request'}
+        self._fields = dict(eth_type=packet.ETH_IPV6, ip_proto=packet.ICMPV6, ip_dscp=dscp,
+                            icmpv6_type=packet.NEIGHBOR_SOLICITATION, icmpv6_code=0,
+                            ipv6_nd_target=target)
+
+    def watch_fields(self, icmp_type: int) -> dict:
+        return self._fields
+
+    def frame(self) -> bytes:
+        return self._frame
+
+    def read(self, data: bytes) -> tuple[int, dict] | None:
+        ns = packet.parse_neighbor_solicitation(data)
+        if ns is None or (ns.src_ip6, ns.target, ns.dscp) != (self.src_ip, self.target,
+                                                               self.dscp):
+            return None
+        return packet.NEIGHBOR_SOLICITATION, ns.fields()
+
+    def catch(self, bridge: Bridge, now: float) -> None:
+        return None             # no answer to follow
+
+
+def next_hop_walk(probe, target: str, mac: str, dscp: int):
+    """The walk of the request for a next hop that did not answer: ARP requests marked
+    by `mac` (ours) for IPv4, neighbour solicitations marked by `dscp` for IPv6."""
+    if probe.family.version == 6:
+        return NdWalk(probe, target, dscp)
+    return ArpWalk(probe, target, mac)
 
 
 @dataclass

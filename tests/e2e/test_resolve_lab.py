@@ -25,10 +25,10 @@ def bare(network, src: str, dst_ip: str, **extra) -> dict:
 def wrong_neighbours(network) -> list[tuple]:
     """Neighbour entries of the VMs whose MAC is not the address's true one."""
     vms = network.vms()
-    truth = {vm.ip: vm.mac for vm in vms.values()}
+    truth = {ip: vm.mac for vm in vms.values() for ip in (vm.ip, vm.ip6) if ip}
     wrong = []
     for name in vms:
-        for line in network.run(name, ['ip', '-4', 'neigh', 'show']).splitlines():
+        for line in network.run(name, ['ip', 'neigh', 'show']).splitlines():
             fields = line.split()
             if 'lladdr' in fields:
                 ip, mac = fields[0], fields[fields.index('lladdr') + 1]
@@ -71,6 +71,14 @@ def test_a_silent_source_and_an_unresolved_next_hop_are_their_own_verdicts(reque
     assert result['path'] and {s['direction'] for s in result['path']} == {'request'}
     assert result['broken_at']['table'] is not None, result['broken_at']
     assert network.ping('vm1', '10.0.0.99') == 'unreachable'
+    # the same over IPv6: the neighbour solicitation is walked, marked in its class
+    nobody6 = vms['vm1'].ip6.rsplit(':', 1)[0] + ':99'
+    result = app.probe(**dict(bare(network, 'vm1', nobody6), src_ip=vms['vm1'].ip6))
+    assert result['verdict'] == 'next-hop-unresolved', result
+    assert result['path'] and {s['direction'] for s in result['path']} == {'request'}
+    assert result['broken_at']['table'] is not None, result['broken_at']
+    assert 'no neighbour advertisement for %s' % nobody6 in result['broken_at']['detail']
+    assert network.ping('vm1', nobody6) == 'unreachable'
     network.run('vm2', ['ip', 'link', 'set', 'eth0', 'down'])
     result = app.probe(**bare(network, 'vm2', vms['vm1'].ip))
     assert result['verdict'] == 'source-not-answering', result

@@ -146,6 +146,14 @@ def advertisement(dst=SRC6, hlim=255, options=None, **flags):
     return bytes(Ether(src=VM2, dst=VM1) / ip_layer(6, DST6, dst, hlim=hlim) / na / options)
 
 
+def solicitation(src=SRC6, hlim=255, options=None, tc=0):
+    ns = ICMPv6ND_NS(tgt='fd00::2')
+    options = ICMPv6NDOptSrcLLAddr(lladdr=VM1) if options is None else options
+    return bytes(Ether(src=VM1, dst='33:33:ff:00:00:02')
+                 / ip_layer(6, src, packet.ip_bytes('ff02::1:ff00:2'), hlim=hlim, tos=tc)
+                 / ns / options)
+
+
 def syn_ack(version=4, flags='SA'):
     return bytes(Ether(src=VM2, dst=VM1) / ip_layer(version, *PAIRS[version][::-1])
                  / TCP(sport=443, dport=40000, flags=flags, seq=1000, ack=5001,
@@ -187,13 +195,15 @@ def echo6(frame):
 # Each parser with a frame it must accept, built by scapy.
 VALID = [(packet.parse_arp, arp_reply), (echo6, echo6_reply),
          (packet.parse_neighbor_advertisement, advertisement),
+         (packet.parse_neighbor_solicitation, solicitation),
          (packet.parse_tcp, syn_ack), (packet.parse_tcp, lambda: syn_ack(6)),
          (packet.parse_udp, udp_answer), (packet.parse_udp, lambda: udp_answer(6)),
          (packet.parse_unreachable, unreachable),
          (packet.parse_unreachable, lambda: unreachable(6)),
          (packet.parse_dhcp_offer, offer)]
 PARSERS = [packet.parse_echo_reply, echo6, packet.parse_arp,
-           packet.parse_neighbor_advertisement, packet.parse_tcp, packet.parse_udp,
+           packet.parse_neighbor_advertisement, packet.parse_neighbor_solicitation,
+           packet.parse_tcp, packet.parse_udp,
            packet.parse_unreachable, packet.parse_dhcp_offer]
 
 
@@ -320,6 +330,30 @@ def test_echo6_reply_from_scapy_parses_and_its_headers_read_as_openflow_fields()
         'icmpv6_code': 0}
     request6 = packet.echo_request6(SRC_MAC, DST_MAC, SRC6, DST6, 111, 7, TOKEN)
     assert packet.parse_echo6(request6, packet.ECHO6_REQUEST).seq == 7
+
+
+def test_neighbor_solicitation_from_scapy_parses_to_its_fields_and_ours_to_the_same():
+    ns = packet.parse_neighbor_solicitation(solicitation(tc=59 << 2))
+    assert ns == packet.Ns(b'\x33\x33\xff\x00\x00\x02', SRC_MAC, SRC6,
+                           packet.ip_bytes('ff02::1:ff00:2'), DST6, SRC_MAC, 59)
+    assert ns.fields() == {
+        'eth_dst': '33:33:ff:00:00:02', 'eth_src': VM1, 'vlan_vid': 0, 'eth_type': 0x86dd,
+        'ip_proto': 58, 'ipv6_src': 'fd00::1', 'ipv6_dst': 'ff02::1:ff00:2', 'ip_dscp': 59,
+        'icmpv6_type': 135, 'icmpv6_code': 0, 'ipv6_nd_target': 'fd00::2',
+        'ipv6_nd_sll': VM1}
+    assert packet.parse_neighbor_solicitation(
+        packet.neighbor_solicitation(SRC_MAC, SRC6, DST6, dscp=59)) == ns
+    dad = packet.parse_neighbor_solicitation(solicitation(src=bytes(16), options=b''))
+    assert dad.src_mac is None and dad.fields()['ipv6_nd_sll'] == '00:00:00:00:00:00'
+
+
+def test_neighbor_solicitations_rfc_4861_says_to_discard_are_rejected():
+    for frame in (solicitation(hlim=64),
+                  solicitation(src=bytes(16)),           # from :: with a source option
+                  solicitation(options=ICMPv6NDOptSrcLLAddr(len=0, lladdr=VM1)),
+                  solicitation(options=ICMPv6NDOptSrcLLAddr(len=2, lladdr=VM1)),  # overruns
+                  advertisement()):
+        assert packet.parse_neighbor_solicitation(frame) is None
 
 
 def test_neighbor_advertisement_from_scapy_parses_to_its_fields():

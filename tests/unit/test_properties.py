@@ -22,6 +22,7 @@ PARSERS = {  # parser -> what it returns when it parses
     lambda f: packet.parse_echo6(f, packet.ECHO6_REQUEST): packet.EchoReply,
     packet.parse_arp: packet.Arp,
     packet.parse_neighbor_advertisement: packet.Na,
+    packet.parse_neighbor_solicitation: packet.Ns,
     packet.parse_tcp: packet.Tcp,
     packet.parse_udp: packet.Udp,
     packet.parse_unreachable: packet.Unreachable,

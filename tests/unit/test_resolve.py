@@ -1,6 +1,7 @@
 """MACs the request left out, asked of the network (resolve.py), on a simulated switch."""
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
+from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
 from scapy.layers.l2 import ARP, Ether
 
 from helpers import SETTINGS, Switch, packet_in, request
@@ -157,3 +158,27 @@ def test_a_lookup_that_could_not_ask_is_an_error_never_a_verdict():
     assert (probe.state, probe.verdict) == ('error', None)
     assert 'did not confirm our flows' in probe.error
     assert not arps(switch)
+
+
+def test_an_unanswered_ipv6_next_hop_is_walked_with_solicitations_marked_in_their_class():
+    prober = Prober(SETTINGS)
+    switch = Switch(prober)
+    probe = prober.start(request(dst_mac=None, src_ip='fd00::1', dst_ip='fd00::99'), now=0.0)
+    t = run(prober, switch, 0.0, TRIES * TRY_EVERY + 0.5)
+    asked = [Ether(m.data) for m in switch.packet_outs() if ICMPv6ND_NS in Ether(m.data)]
+    assert [(f[ICMPv6ND_NS].tgt, f[IPv6].tc) for f in asked] == (
+        [('fd00::99', 0)] * TRIES + [('fd00::99', SETTINGS.trace_dscp << 2)])
+    assert (asked[-1].src, asked[-1][IPv6].src) == (VM1, 'fd00::1')    # as the VM asks
+    watch = next(m for m in switch.shadow_adds() if m.table_id == 0 and m.priority >= 0xfffe)
+    assert dict(watch.match.items())['ipv6_nd_target'] == 'fd00::99'
+    prober.packet_in(switch.dpid, packet_in(bytes(asked[-1]), watch.cookie, table_id=0,
+                                            in_port=1), t)
+    run(prober, switch, t, t + 2.0)
+    assert probe.verdict == 'next-hop-unresolved'
+    assert [(s['direction'], s['table'], s['action']) for s in probe.path] == [
+        ('request', 0, 'NORMAL')]
+    broken = probe.broken_at
+    assert (broken['table'], broken['reason']) == (0, 'next-hop-unresolved')
+    assert broken['detail'] == (
+        'no neighbour advertisement for fd00::99 to fd00::1, asked as the source VM from '
+        'port 1; the request was last seen: NORMAL (to 33:33:ff:00:00:99)')
