@@ -88,6 +88,21 @@ def daemon(network, where, name, argv) -> str:
     return pidfile
 
 
+def out_rsts(network, where) -> int:
+    """The RSTs a namespace's kernel has sent (Tcp: OutRsts)."""
+    lines = [line.split() for line in network.run(where, ['cat', '/proc/net/snmp']).splitlines()
+             if line.startswith('Tcp:')]
+    return int(lines[1][lines[0].index('OutRsts')])
+
+
+def rule_packets(network, where, rule) -> int:
+    """The packets an iptables rule (as iptables-save prints it) has counted."""
+    for line in network.run(where, ['iptables-save', '-c']).splitlines():
+        if line.endswith(rule):
+            return int(line[1:].split(':')[0])
+    raise AssertionError('no rule %r in %s' % (rule, where))
+
+
 def wait_listening(network, where, port, proto='tcp'):
     flag = '-ltn' if proto == 'tcp' else '-lun'
     deadline = time.monotonic() + 10
@@ -120,6 +135,17 @@ def test_every_kind_agrees_with_the_tenants_own_tools(request, app, name):
         assert (result['verdict'], nc(network, src, dst_ip, port)) == (truth, truth), result
     assert results[('tcp', OPEN)]['rtt_ms'] is not None
     assert results[('tcp', OPEN)]['request']['dst_mac']      # found by the app
+    # After a SYN-ACK the app sends the RST the VM's kernel would: the server counts it,
+    # from our source ports, and the VM's kernel never saw the SYN-ACK (with our RST
+    # turned off, it sent one itself at the SYN-ACK a half-open server sends again 1 s on).
+    rule = ('-A INPUT -p tcp -m tcp --sport 61000:65535 --dport %d --tcp-flags RST RST '
+            '-j ACCEPT' % OPEN)
+    network.run(dst, ['iptables', '-I'] + rule.split()[1:])
+    rsts = out_rsts(network, src)
+    result = app.probe(**body(network, src, dst_ip, 'tcp', dst_port=OPEN, **via))
+    time.sleep(1.5)
+    assert (result['verdict'], out_rsts(network, src)) == ('open', rsts), result
+    assert rule_packets(network, dst, rule) >= result['received'] >= 1
     for port, truth in ((UDP_OPEN, 'open'), (UDP_CLOSED, 'closed')):
         result = app.probe(**body(network, src, dst_ip, 'udp', dst_port=port,
                                   payload='70726f6265', **via))
