@@ -609,6 +609,16 @@ class Bridge:
             None, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
             actions=[parser.OFPActionOutput(port)], data=frame))
 
+    def hand_on(self, port: int, flow, frame: bytes, in_port: int | None) -> None:
+        """Send on a tenant's packet that a catch took at `flow`, a delivery flow of
+        `port`, as that flow would have (pipeline.hand_on), as if it came in on
+        `in_port`."""
+        self.counters['packet_outs'] += 1
+        self._send(parser.OFPPacketOut(
+            None, buffer_id=ofp.OFP_NO_BUFFER,
+            in_port=ofp.OFPP_CONTROLLER if in_port is None else in_port,
+            actions=pipeline.hand_on(flow, port), data=frame))
+
     def _send(self, msg) -> int:
         """Send `msg`; its xid. (Ryu's send may yield, and another thread send meanwhile.)"""
         self._xid = xid = (self._xid + 1) & 0xffffffff

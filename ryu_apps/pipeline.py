@@ -114,15 +114,42 @@ def merge(flow: Fields, ours: Fields) -> Fields | None:
 def delivery(flow: Flow, port: int) -> Fields | None:
     """The extra match under which `flow` hands a packet to `port`: {} for always, None
     for never. Only the first output-like action counts (OVS runs them in order)."""
-    for action in flow.actions:
+    found = _delivering(flow, port)
+    return None if found is None else found[1]
+
+
+def hand_on(flow: Flow | None, port: int) -> list:
+    """PacketOut actions that hand a packet taken at `flow` (a delivery flow of `port`)
+    on as `flow` would have: its header edits before the delivering action, then that
+    action (NORMAL and FLOOD treat VLAN tags as the real ports are set up, which a bare
+    output would not: a tagged frame to a VM's access port is lost), output:REG as
+    output:`port`. Without a flow: out of `port`."""
+    found = None if flow is None else _delivering(flow, port)
+    if found is None:
+        return [parser.OFPActionOutput(port)]
+    at, _extra = found
+    action = flow.actions[at]
+    edits = [a for a in flow.actions[:at] if isinstance(a, EDITS)]
+    return edits + [action if isinstance(action, parser.OFPActionOutput)
+                    else parser.OFPActionOutput(port)]
+
+
+# Header edits a delivery flow may make before it delivers (hand_on repeats them).
+EDITS = (parser.OFPActionPopVlan, parser.OFPActionPushVlan, parser.OFPActionSetField)
+
+
+def _delivering(flow: Flow, port: int) -> tuple[int, Fields] | None:
+    """(the index of the action of `flow` that hands a packet to `port`, the extra match
+    under which it does), or None."""
+    for at, action in enumerate(flow.actions):
         if isinstance(action, parser.OFPActionOutput):
             if action.port == port or action.port in BY_MAC:
-                return {}
+                return at, {}
         elif isinstance(action, (parser.NXActionOutputReg, parser.NXActionOutputReg2)):
             start, nbits = action.ofs_nbits >> 6, (action.ofs_nbits & 0x3f) + 1
             if port >> nbits:
                 continue
-            return {action.src: (port << start, ((1 << nbits) - 1) << start)}
+            return at, {action.src: (port << start, ((1 << nbits) - 1) << start)}
     return None
 
 

@@ -504,7 +504,9 @@ class Prober:
                     bridge.tenant_at = now
                 elif catch.takes:       # on to the VM, as it was going
                     self.counters['handed_on'] += 1
-                    bridge.send_out(catch.in_port, msg.data)
+                    shadow = caught[1]
+                    bridge.hand_on(catch.in_port, shadow and shadow.over, msg.data,
+                                   msg.match.get('in_port'))
         elif echo is not None and not probe.path:   # the first answer shows its last step
             shadow = caught[1]
             probe.path.append(trace.step(

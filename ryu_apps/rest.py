@@ -602,7 +602,8 @@ class ProbeController(ControllerBase):
                       'catches': sum(len(b.catches) for b in prober.bridges.values()),
                       'catch_flows': sum(len(c.shadows) for b in prober.bridges.values()
                                          for c in b.catches.values()),
-                      'counters': dict(sorted(prober.counters.items()))})
+                      'counters': dict(sorted({**dict.fromkeys(metrics.COUNTERS, 0),
+                                               **prober.counters}.items()))})
 
     @route('probe', '/probe/probes/{probe_id}')
     @_methods('GET', 'DELETE')

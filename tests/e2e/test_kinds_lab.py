@@ -81,6 +81,16 @@ def dhcp_discover(network, src) -> str | None:
     return offered[0] if offered else None
 
 
+def dhclient(network, src) -> str:
+    """What the tenant's dhclient says of one DHCP exchange (DISCOVER to ACK); its script
+    is /bin/true, so the VM's address and routes stay as they are."""
+    f = os.path.join(network.dir, '%s-dhclient-test' % src)
+    script = ('dhclient -d -1 -v -sf /bin/true -pf {f}.pid -lf {f}.leases eth0 >{f}.out 2>&1 & '
+              'for i in $(seq 100); do grep -q "bound to" {f}.out && break; sleep 0.1; done; '
+              'kill $!; cat {f}.out').format(f=f)
+    return network.run(src, ['sh', '-c', script], check=False, timeout=30)
+
+
 def daemon(network, where, name, argv) -> str:
     """A process of the test's in a node's namespace; engine.down stops it (its pidfile)."""
     pidfile = os.path.join(network.dir, '%s-%s.pid' % (where, name))
@@ -185,6 +195,17 @@ def test_every_kind_agrees_with_the_tenants_own_tools(request, app, name):
     offered = dhcp_discover(network, src)
     assert result['verdict'] == 'reachable' and offered == vms[src].ip, (result, offered)
     assert result['offer']['offered'] == vms[src].ip and result['offer']['server']
+    # the tenant's own DHCP exchange during a probe: its OFFER and ACK (to the VM's MAC)
+    # meet our catch, which hands them on to the VM: nothing the tenant is sent is lost
+    handed_on = app.get('/probe/stats')['counters']['handed_on']
+    status, running = app.request('POST', '/probe/probes', dict(
+        body(network, src, None, 'dhcp'), count=40, interval=0.2))
+    assert status == 201, running
+    bound = dhclient(network, src)
+    assert app.get('/probe/probes/' + running['id'])['state'] == 'running', bound
+    assert 'bound to %s' % vms[src].ip in bound, bound
+    assert app.get('/probe/stats')['counters']['handed_on'] >= handed_on + 2
+    assert app.request('DELETE', '/probe/probes/' + running['id'])[0] == 200
     engine.kill_pidfile(pidfile)
     result = app.probe(**body(network, src, None, 'dhcp'))
     assert (result['verdict'], dhcp_discover(network, src)) == ('unreachable', None), result

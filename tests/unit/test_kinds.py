@@ -83,7 +83,7 @@ def test_tcp_rst_is_closed_and_a_segment_for_another_syn_does_not_count():
     assert probe.verdict == 'closed'
     injected = [Ether(p.data) for p in switch.packet_outs() if p.in_port == 1]
     assert [p[TCP].flags for p in injected] == ['S']      # no RST to a RST
-    handed = [p for p in switch.packet_outs() if p.in_port == ofp.OFPP_CONTROLLER]
+    handed = [p for p in switch.packet_outs() if p.actions[0].port == ofp.OFPP_NORMAL]
     assert [Ether(p.data)[TCP].ack for p in handed] == [syn[TCP].seq + 2]   # not ours: to the VM
 
 
@@ -207,8 +207,10 @@ def test_what_a_dhcp_catch_takes_that_is_not_ours_goes_on_to_the_vm():
     tenants = dhcp_offer(discover[BOOTP].xid ^ 0x10000)    # the VM's own exchange
     assert answer(prober, probe, tenants, 0.02) is None and probe.received == 0
     handed = switch.packet_outs()[-1]
-    assert handed.data == bytes(tenants) and handed.in_port == ofp.OFPP_CONTROLLER
-    assert [a.port for a in handed.actions] == [1]
+    # as the NORMAL flow it was taken at would have, from the port it came in on (a
+    # tagged frame from a trunk reaches the VM's access port untagged only so)
+    assert handed.data == bytes(tenants) and handed.in_port == 2
+    assert [a.port for a in handed.actions] == [ofp.OFPP_NORMAL]
     assert prober.counters['handed_on'] == 1
 
 

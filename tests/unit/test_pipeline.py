@@ -55,6 +55,26 @@ def test_output_to_a_register_delivers_when_the_register_holds_the_port():
     assert dict(shadow.match)['reg1'] == (7, 0xffffffff)
 
 
+def test_a_taken_packet_is_handed_on_as_its_delivery_flow_would_have():
+    def words(actions):
+        return [(type(a).__name__, getattr(a, 'port', getattr(a, 'key', None)))
+                for a in actions]
+    normal, = flows(flow_stats(60, 3))
+    assert words(pipeline.hand_on(normal, 1)) == [('OFPActionOutput', ofp.OFPP_NORMAL)]
+    tagged, = flows(flow_stats(94, 12, actions=[
+        parser.OFPActionPopVlan(), parser.OFPActionSetField(eth_src='02:00:00:00:00:fe'),
+        parser.NXActionCT(flags=1, zone_src=None, zone_ofs_nbits=0, recirc_table=255,
+                          alg=0, actions=[]),
+        parser.OFPActionOutput(1), parser.OFPActionOutput(5)]))
+    assert words(pipeline.hand_on(tagged, 1)) == [
+        ('OFPActionPopVlan', None), ('OFPActionSetField', 'eth_src'), ('OFPActionOutput', 1)]
+    reg = parser.NXActionOutputReg(ofs_nbits=nicira_ext.ofs_nbits(0, 31), src='reg1',
+                                   max_len=0)
+    by_reg, = flows(flow_stats(70, 200, actions=[reg]))
+    assert words(pipeline.hand_on(by_reg, 7)) == [('OFPActionOutput', 7)]
+    assert words(pipeline.hand_on(None, 7)) == [('OFPActionOutput', 7)]
+
+
 def test_a_flow_at_the_top_priority_is_shadowed_at_the_same_priority():
     (shadow,) = pipeline.shadows(flows(flow_stats(0, 65535, actions=output(1))), 1, OURS)
     assert shadow.priority == 65535
