@@ -147,9 +147,10 @@ class Catch:
 
     @property
     def takes(self) -> bool:
-        """It takes what it matches (no copy goes on) with no mark of ours: it may take a
-        tenant's packet, which comes to us whole, to be handed on to the VM."""
-        return not self.copy and self.dscp is None
+        """It takes what it matches (no copy goes on): it may take a tenant's packet (one
+        that happens to carry our mark, for a marked catch), which comes to us whole, to
+        be handed on to the VM."""
+        return not self.copy
 
 
 class Bridge:

@@ -20,7 +20,7 @@ COUNTERS = {
     'replies': 'Answers matched to a probe (echo replies, SYN-ACKs, offers...).',
     'late_replies': 'Echo replies that came after their echo was answered or lost.',
     'tenant_packet_ins': "PacketIns of tenant packets (with our mark, or copied, or taken).",
-    'handed_on': "Tenant packets a catch took (tcp, udp, dhcp), sent on to their VM.",
+    'handed_on': "Tenant packets a catch took (one with our mark, or of tcp, udp, dhcp), sent on to their VM.",
     'trace_packet_ins': 'PacketIns of trace watches.',
     'flow_mods': 'FlowMods sent.',
     'flow_reads': 'Flow table reads.',

@@ -502,7 +502,7 @@ class Prober:
                 self.counters['tenant_packet_ins'] += 1
                 if catch.dscp is not None:   # a tenant's packet with our mark
                     bridge.tenant_at = now
-                elif catch.takes:       # on to the VM, as it was going
+                if catch.takes:         # on to the VM, as it was going
                     self.counters['handed_on'] += 1
                     shadow = caught[1]
                     bridge.hand_on(catch.in_port, shadow and shadow.over, msg.data,

@@ -55,8 +55,9 @@ GET    /probe/stats            200 {"running", "stored", "switches", "catches", 
                                     "flow_mods", "flow_reads", "flows_lost", "packet_outs",
                                     "packet_ins", "replies", "late_replies",
                                     "tenant_packet_ins", "trace_packet_ins",
-                                    "handed_on" (a tenant's packet that a tcp, udp or
-                                    dhcp catch took, sent on to its VM),
+                                    "handed_on" (a tenant's packet that a catch took:
+                                    one with our mark, or of tcp, udp or dhcp; sent on
+                                    to its VM as the pipeline would have),
                                     "unmarked_rounds", "second_rounds", "traces", "resolved", ...}}
 
 probe = {"id", "state": "running"|"done"|"cancelled"|"error",

@@ -8,7 +8,8 @@
   PacketIns, and each keeps its own flows.
 * Two instances whose ids give the same mark.
 * A tenant that uses our mark: its marked replies are taken by our flows while its VM is
-  probed, counted as tenant_packet_ins, and the meter caps the PacketIns they cause.
+  probed, counted as tenant_packet_ins, and handed on to it; the meter caps the
+  PacketIns they cause, and drops the rest.
 * A reply that the source bridge drops after table 0 reads unreachable.
 
 Each verdict is checked against the tenant's own kernel ping where there is one. Figures
@@ -279,7 +280,7 @@ def metered(lab):
     return app, net
 
 
-def test_tenant_using_our_mark_loses_its_replies_while_probed_and_the_meter_caps_packet_ins(lab):
+def test_tenant_using_our_mark_gets_its_replies_through_us_up_to_the_meter_rate(lab):
     app, net = metered(lab)
     meter = net.ovs.ofctl('-O', 'OpenFlow13', 'dump-meters', net.bridge)
     assert 'meter=%d pktps burst bands=\ntype=drop rate=%d burst_size=%d' % (
@@ -291,9 +292,11 @@ def test_tenant_using_our_mark_loses_its_replies_while_probed_and_the_meter_caps
     print('\ntenant ping with our mark: %d sent, %d received in %.2f s; app: %s; '
           'the same ping unmarked: %d of 3' % (sent, received, took,
                                               {k: v for k, v in change.items() if v}, unmarked))
-    assert received == 0                   # our flow took every marked reply to vm1
     assert unmarked == 3                   # an unmarked tenant ping is not touched
-    assert 0 < change['tenant_packet_ins'] == change['packet_ins']
+    # our flow took every marked reply to vm1; each that the meter let through was
+    # handed on to vm1 (a few may have come after their ping gave up on them)
+    assert 0 < change['tenant_packet_ins'] == change['packet_ins'] == change['handed_on']
+    assert 0 < received <= change['handed_on'] <= received + 20, (received, change)
     # the meter: about RATE a second (plus its burst), far fewer than the tenant sent
     assert change['packet_ins'] <= RATE * (took + 1) + RATE // 10 < sent / 2
 

@@ -4,7 +4,7 @@ from scapy.layers.l2 import Ether
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
-from helpers import NORMAL, SETTINGS, Switch, flow_stats, request
+from helpers import NORMAL, SETTINGS, Switch, flow_stats, reply_frame, request
 from ryu_apps.bridge import Port
 from ryu_apps.options import Settings
 from ryu_apps.probes import ARM_TIMEOUT, RETRANSMIT_WINDOW, ProbeError, Prober
@@ -109,6 +109,18 @@ def test_replies_without_the_token_or_with_another_dye_or_addresses_do_not_count
     assert switch.reply_to(out, 0.011, cookie=0x1234) is None   # not from our flow
     assert probe.received == 0
     assert switch.reply_to(out, 0.012) is probe and probe.verdict == 'reachable'
+
+
+def test_a_tenants_echo_reply_with_our_mark_is_handed_on_to_its_vm_not_kept():
+    prober, switch, probe, _ = armed(count=1)
+    prober.tick(0.01)
+    out = switch.packet_outs()[0]
+    tenants = reply_frame(out.data, id=4242, payload=b'tenant ping data')   # marked too
+    assert switch.reply_to(out, 0.011, id=4242, payload=b'tenant ping data') is None
+    handed = switch.packet_outs()[-1]
+    assert bytes(handed.data) == tenants and handed.actions[0].port == ofp.OFPP_NORMAL
+    assert prober.counters['handed_on'] == prober.counters['tenant_packet_ins'] == 1
+    assert probe.received == 0 and switch.reply_to(out, 0.012) is probe
 
 
 def test_forged_reply_from_the_wrong_address_does_not_count():
