@@ -118,6 +118,10 @@ def delivery(flow: Flow, port: int) -> Fields | None:
     return None if found is None else found[1]
 
 
+# Header edits a delivery flow may make before it delivers (hand_on repeats them).
+EDITS = (parser.OFPActionPopVlan, parser.OFPActionPushVlan, parser.OFPActionSetField)
+
+
 def hand_on(flow: Flow | None, port: int) -> list:
     """PacketOut actions that hand a packet taken at `flow` (a delivery flow of `port`)
     on as `flow` would have: its header edits before the delivering action, then that
@@ -132,10 +136,6 @@ def hand_on(flow: Flow | None, port: int) -> list:
     edits = [a for a in flow.actions[:at] if isinstance(a, EDITS)]
     return edits + [action if isinstance(action, parser.OFPActionOutput)
                     else parser.OFPActionOutput(port)]
-
-
-# Header edits a delivery flow may make before it delivers (hand_on repeats them).
-EDITS = (parser.OFPActionPopVlan, parser.OFPActionPushVlan, parser.OFPActionSetField)
 
 
 def _delivering(flow: Flow, port: int) -> tuple[int, Fields] | None:

@@ -87,7 +87,21 @@ class EchoWalk:
                               now, self.dscp)
 
 
-class ArpWalk:
+class _RequestWalk:
+    """A next hop's request, one frame sent again and again, taken where `_fields`
+    match; no answer to follow. A subclass sets `_frame`, `_fields`, `directions`."""
+
+    def watch_fields(self, kind: int) -> dict:
+        return self._fields
+
+    def frame(self) -> bytes:
+        return self._frame
+
+    def catch(self, bridge: Bridge, now: float) -> None:
+        return None
+
+
+class ArpWalk(_RequestWalk):
     """ARP requests for `target` from the source VM, marked by `mark` (our MAC) as their
     target hardware address."""
 
@@ -101,12 +115,6 @@ class ArpWalk:
         self._fields = dict(eth_type=packet.ETH_ARP, arp_op=packet.ARP_REQUEST,
                             arp_tha=mark, arp_tpa=target)
 
-    def watch_fields(self, op: int) -> dict:
-        return self._fields
-
-    def frame(self) -> bytes:
-        return self._frame
-
     def read(self, data: bytes) -> tuple[int, dict] | None:
         arp = packet.parse_arp(data)
         if (arp is None or arp.op != packet.ARP_REQUEST or arp.tha != self.mark
@@ -114,11 +122,8 @@ class ArpWalk:
             return None
         return arp.op, arp.fields()
 
-    def catch(self, bridge: Bridge, now: float) -> None:
-        return None             # no answer to follow
 
-
-class NdWalk:
+class NdWalk(_RequestWalk):
     """Neighbour solicitations for `target` from the source VM, marked by `dscp` in their
     traffic class."""
 
@@ -133,21 +138,12 @@ class NdWalk:
                             icmpv6_type=packet.NEIGHBOR_SOLICITATION, icmpv6_code=0,
                             ipv6_nd_target=target)
 
-    def watch_fields(self, icmp_type: int) -> dict:
-        return self._fields
-
-    def frame(self) -> bytes:
-        return self._frame
-
     def read(self, data: bytes) -> tuple[int, dict] | None:
         ns = packet.parse_neighbor_solicitation(data)
         if ns is None or (ns.src_ip6, ns.target, ns.dscp) != (self.src_ip, self.target,
                                                                self.dscp):
             return None
         return packet.NEIGHBOR_SOLICITATION, ns.fields()
-
-    def catch(self, bridge: Bridge, now: float) -> None:
-        return None             # no answer to follow
 
 
 def next_hop_walk(probe, target: str, mac: str, dscp: int):
