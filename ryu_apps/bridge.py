@@ -360,13 +360,27 @@ class Bridge:
             deadlines.append(due)
         return min(deadlines, default=None)
 
-    def _lay(self, catch: Catch, now: float) -> bool:
+    def lay_again(self, catch: Catch, until: float, now: float) -> None:
+        """Lay a live catch's flows anew, under a new cookie, lasting past `until`; it is
+        ready again once the switch confirms them (its probes wait). A flow table change
+        makes OVS translate its cached datapath flows again: a datapath flow cached
+        without our catch can outlive the FlowMod that laid it (measured, OVS 3.1
+        netdev: ~10 s after a Neutron lab came up, an ARP reply datapath flow without our
+        controller action served every reply for the whole 2.2 s of a probe, in 2 of 3
+        runs; the next probe's new catch got its answers)."""
+        if catch.error is not None or not catch.index or catch.ready_at is None:
+            return
+        catch.expires_at = max(catch.expires_at, until)
+        catch.ready_at = None
+        self._lay(catch, now, again=True)
+
+    def _lay(self, catch: Catch, now: float, again: bool = False) -> bool:
         """Install the catch's shadows over the delivery flows as last read; whether its
-        flows changed. Shadows already in place are left alone."""
+        flows changed. Shadows already in place are left alone, unless `again`."""
         if self.flows is None or catch.error is not None:
             return False
         wanted = tuple(pipeline.shadows(self.flows, catch.in_port, catch.fields))
-        if catch.index and wanted == catch.shadows and catch.lost_at is None:
+        if catch.index and wanted == catch.shadows and catch.lost_at is None and not again:
             return False
         clash = self._clash(catch, wanted)
         if clash is not None:
@@ -382,7 +396,7 @@ class Bridge:
         if catch.index:
             catch.retired.append(catch.index)
             del self._by_index[catch.index]
-            catch.reinstalls += 1
+            catch.reinstalls += not again
         catch.index = self._new_index()
         self._by_index[catch.index] = catch
         catch.shadows = wanted

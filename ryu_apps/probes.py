@@ -753,19 +753,23 @@ class Prober:
     def _second_round(self, probe: Probe, now: float) -> None:
         """No answer at all came back: send the attempts again before saying silence.
         A marked kind's path may clear the mark: its second round is caught by unmarked
-        (copying) flows. Any kind's catch may have been laid in a datapath too loaded to
-        use it within the retransmit window (measured: 1 of ~4,500 udp probes to a closed
-        port, under CPU hogs, heard nothing in 5 sends over 0.15 s): the other kinds'
-        second round keeps its catches, older now."""
+        (copying) flows. Any kind's catch may have been missed by the datapath (measured:
+        1 of ~4,500 udp probes to a closed port, under CPU hogs, heard nothing in 5 sends
+        over 0.15 s; an ARP reply's datapath flow cached without our catch, for seconds:
+        Bridge.lay_again): the other kinds' second round lays its catches anew, and
+        waits for the switch to confirm them."""
         probe.second, probe.first_sent = True, len(probe.echoes)
         probe.echoes, probe.armed_at = [], None
         probe.round_at = now
+        bridge = self.bridges[probe.request.dpid]
         if probe.kind.marked:
             self.counters['unmarked_rounds'] += 1
             self._release(probe, now)
-            self._catch(probe, self.bridges[probe.request.dpid], now)
+            self._catch(probe, bridge, now)
         else:
             self.counters['second_rounds'] += 1
+            for catch in probe.catches:
+                bridge.lay_again(catch, now + ARM_TIMEOUT + probe.request.duration, now)
             self._advance(probe, now)
 
     def _undeliverable(self, probe: Probe) -> dict:

@@ -13,7 +13,8 @@ A probe request may leave out `src_mac`, `dst_mac` or both. Before its echoes go
   neighbour solicitation injected as the source VM, from its port, through the bridge's
   pipeline, as the VM's own would be; the answer is copied to us by a copy catch over
   the flows that deliver to the VM's port, and delivered to the VM as it would have
-  been. No answer: `next-hop-unresolved`.
+  been. Its last request goes out on that catch laid anew (Bridge.lay_again). No
+  answer: `next-hop-unresolved`.
 
 Answers are kept CACHE_SECONDS, keyed by (dpid, port, IP). Like the rest of the core,
 this has no event loop: `tick(now)` sends what is due and gives the next deadline.
@@ -63,6 +64,7 @@ class Lookup:
     ready_at: float | None = None       # source: when our flow is live
     tries: int = 0
     next_at: float = 0.0
+    laid_again: bool = False            # next hop: the catch laid anew for the last try
 
     @property
     def started_asking(self) -> bool:
@@ -161,6 +163,14 @@ class Resolver:
             if lookup.next_at <= now:
                 if lookup.tries == TRIES:
                     self._end(key, lookup, None, now)
+                    continue
+                if (lookup.tries == TRIES - 1 and lookup.catch is not None
+                        and not lookup.laid_again):
+                    # the last try on the catch laid anew: the datapath may have cached a
+                    # flow for the answer without it (Bridge.lay_again)
+                    lookup.laid_again = True
+                    bridge.lay_again(lookup.catch, now + READY_TIMEOUT + TRY_EVERY, now)
+                    deadlines.append(now + TRY_EVERY)
                     continue
                 self._ask(bridge, lookup)
                 lookup.tries += 1

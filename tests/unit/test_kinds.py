@@ -87,15 +87,24 @@ def test_tcp_rst_is_closed_and_a_segment_for_another_syn_does_not_count():
     assert [Ether(p.data)[TCP].ack for p in handed] == [syn[TCP].seq + 2]   # not ours: to the VM
 
 
-def test_tcp_silence_is_filtered_after_a_second_round_on_the_same_catch_and_no_trace():
+def test_tcp_silence_is_filtered_after_a_second_round_on_its_catches_laid_anew_and_no_trace():
+    """The second round lays the same catches again under new cookies (a flow table
+    change: OVS translates its cached datapath flows again), and the first generation
+    goes once the switch confirmed the second."""
     prober, switch, probe = started(kind='tcp', dst_port=80, count=2, interval=0.1, timeout=0.3)
     catches = list(probe.catches)
+    first = [(m.cookie, m.match.to_jsondict()) for m in switch.shadow_adds()]
     finish(prober, switch, probe)
     assert probe.verdict == 'filtered' and probe.to_json()['loss'] == 1.0
     assert (probe.first_sent, probe.to_json()['sent']) == (2, 2)
     assert prober.counters['second_rounds'] == 1 and prober.counters['unmarked_rounds'] == 0
     assert prober.counters['traces'] == 0 and probe.catches in ([], catches)
-    assert len(switch.shadow_adds()) == 2   # the catch was not laid again: it is older
+    again = [(m.cookie, m.match.to_jsondict()) for m in switch.shadow_adds()][len(first):]
+    assert [m for _, m in again] == [m for _, m in first]      # the same flows...
+    assert not {c for c, _ in again} & {c for c, _ in first}   # ...under new cookies
+    assert probe.to_json()['flows_reinstalled'] == 0           # nobody else's doing
+    deleted = {m.cookie for m in switch.deletes()}
+    assert {c for c, _ in first + again} <= deleted            # nothing left behind
 
 
 def test_a_udp_answer_missed_in_the_first_round_is_heard_in_the_second():
@@ -107,7 +116,11 @@ def test_a_udp_answer_missed_in_the_first_round_is_heard_in_the_second():
         t = round(t + 0.05, 6)
         prober.tick(t)
         switch.confirm_all(t)
-    assert probe.state == 'running' and len(probe.echoes) == 1   # sent again at once
+    assert probe.state == 'running' and not probe.echoes   # waits for its catches laid anew
+    switch.confirm_all(t)
+    t += SETTINGS.catch_settle
+    prober.tick(t)
+    assert len(probe.echoes) == 1
     last = sent(switch)[-1]
     unreachable = (Ether(src=VM2, dst=VM1) / IP(src='10.0.0.2', dst='10.0.0.1')
                    / ICMP(type=3, code=3) / bytes(last[IP])[:28])

@@ -99,6 +99,16 @@ def test_an_unanswered_next_hop_is_next_hop_unresolved_and_its_catch_goes():
     assert probe.verdict == 'next-hop-unresolved'
     assert '10.0.0.254' in probe.broken_at['detail']
     assert not switch.bridge.catches
+    # the last request went out on the catch laid anew (a datapath flow cached without
+    # the first one may still take the answers: Bridge.lay_again)
+    order = [('add', m.cookie) if isinstance(m, parser.OFPFlowMod) else ('ask', None)
+             for m in switch.sent
+             if isinstance(m, parser.OFPFlowMod) and m.command == ofp.OFPFC_ADD
+             and dict(m.match.items()).get('arp_spa') == '10.0.0.254'
+             or isinstance(m, parser.OFPPacketOut) and ARP in Ether(m.data)
+             and Ether(m.data)[ARP].hwdst == '00:00:00:00:00:00']
+    (_, first), ask, ask2, (_, again), ask3 = order
+    assert first != again and ask == ask2 == ask3 == ('ask', None)
 
 
 def test_answers_are_cached_per_port_and_address():
