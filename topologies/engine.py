@@ -492,7 +492,7 @@ class _Builder:
             if proto != 'tcp':
                 raise TopologyError('controller %r: only tcp:IP:PORT is supported' % target)
             spawn(os.path.join(self.dir, 'relay-%s-%s.pid' % (os.path.basename(ovs.rundir), name)),
-                  ['socat', 'UNIX-LISTEN:%s,fork,unlink-early' % sock, 'TCP:%s:%s' % (addr, port)])
+                  ['socat', 'UNIX-LISTEN:%s,fork,unlink-early' % sock, 'TCP:%s:%s,nodelay' % (addr, port)])
             wait_for(lambda: os.path.exists(sock), 'the relay socket ' + sock)
         return 'unix:' + sock
 
@@ -501,7 +501,7 @@ class _Builder:
         target returned), relayed from a free TCP port on 127.0.0.1 (recorded)."""
         sock, port = ovs.path(bridge + '.probe'), free_port()
         spawn(os.path.join(self.dir, 'relay-%s-%s.pid' % (host, bridge)),
-              ['socat', 'TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr' % port,
+              ['socat', 'TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,nodelay' % port,
                'UNIX-CONNECT:' + sock])
         wait_for(lambda: listening(port), 'the relay for %s/%s to listen on %d' % (host, bridge, port))
         self.switch_addresses['%s/%s' % (host, bridge)] = '127.0.0.1:%d' % port
