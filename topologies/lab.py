@@ -39,6 +39,22 @@ def missing_requirements() -> str | None:
     return None
 
 
+def flows_report(instances) -> str:
+    """`ovs-ofctl dump-flows` of every bridge of every running OVS instance, for a failed
+    test's report: it never raises."""
+    parts = []
+    for ovs in instances:
+        if not ovs.running:
+            continue
+        try:
+            for bridge in ovs.bridges():
+                flows = ovs.ofctl("dump-flows", bridge)
+                parts.append(f"--- {ovs.name} ovs-ofctl dump-flows {bridge}\n{flows}")
+        except Exception as e:
+            parts.append(f"--- {ovs.name}: dump failed: {e}")
+    return "\n".join(parts)
+
+
 class LabCleanupError(RuntimeError):
     """Some teardown steps failed (each one was logged; all the others ran)."""
 
@@ -94,16 +110,7 @@ class Lab:
 
     def failure_report(self) -> str:
         """Flows of every bridge of every running instance, then the on_failure texts."""
-        parts = []
-        for ovs in self.instances:
-            if not ovs.running:
-                continue
-            try:
-                for bridge in ovs.bridges():
-                    flows = ovs.ofctl("dump-flows", bridge)
-                    parts.append(f"--- {ovs.name} ovs-ofctl dump-flows {bridge}\n{flows}")
-            except Exception as e:
-                parts.append(f"--- {ovs.name}: dump failed: {e}")
+        parts = [flows_report(self.instances)]
         for fn in self.on_failure:
             try:
                 parts.append(fn())

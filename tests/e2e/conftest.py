@@ -13,7 +13,7 @@ import os
 import pytest
 
 from topologies.controller import ProbeController
-from topologies.lab import Lab, missing_requirements
+from topologies.lab import Lab, flows_report, missing_requirements
 
 APP_LOG_TAIL = 400          # lines of the app's log in a failed test's report
 
@@ -45,7 +45,8 @@ def pytest_runtest_makereport(item, call):
         report.sections.append(("lab dump", lab.failure_report()))
     network = getattr(item, "network", None)
     if network is not None:
-        report.sections.append(("topology flows", topology_flows(network)))
+        report.sections.append(("topology flows", flows_report(
+            network.ovs(host) for host in network.state["hosts"])))
     app = getattr(item, "funcargs", {}).get("app")
     if isinstance(app, ProbeController):
         try:
@@ -55,14 +56,3 @@ def pytest_runtest_makereport(item, call):
         report.sections.append(("app stats", stats))
         report.sections.append(("app log", "\n".join(app.log().splitlines()[-APP_LOG_TAIL:])))
 
-
-def topology_flows(network) -> str:
-    parts = []
-    for host, bridges in network.state["hosts"].items():
-        for bridge in bridges:
-            try:
-                flows = "\n".join(network.ovs(host).dump_flows(bridge))
-            except Exception as e:      # a report must not fail for a bridge gone
-                flows = "dump failed: %s" % e
-            parts.append("--- %s/%s\n%s" % (host, bridge, flows))
-    return "\n".join(parts)
